@@ -3,7 +3,9 @@
  * td_config_load() reads every variable through a lookup function (getenv in
  * production, a table in tests), validates it and fails with ONE line naming the
  * variable ("TODO_GRPC_ADDR: expected host:port, got 'x'"). Strings are owned by the
- * td_config and released by td_config_fini(). Load once at start-up, read-only after. */
+ * td_config and released by td_config_fini(). Load once at start-up, read-only after.
+ * An empty value counts as unset. Secrets are never echoed in error messages, and
+ * passwords inside URLs are masked. */
 #ifndef TD_CORE_CONFIG_H
 #define TD_CORE_CONFIG_H
 #include <stdbool.h>
@@ -44,5 +46,9 @@ int td_config_load(td_config *cfg, td_config_lookup_fn lookup, void *ud, char *e
 void td_config_fini(td_config *cfg);
 /* Prints the variable table (name, default, meaning) for --help. */
 void td_config_print_help(FILE *out);
+/* Token verification needs a key: TODO_JWT_SECRET and/or TODO_JWT_PUBLIC_KEY_FILE.
+ * td_config_load() does not insist (migrate, --help and the workers need none); the
+ * commands that verify tokens call this. Returns 0, or -1 with one line in err. */
+int td_config_require_jwt(const td_config *cfg, char *err, size_t err_cap);
 
 #endif

@@ -89,6 +89,10 @@ typedef struct td_rpc_server_opts {
     void *auth_ctx;
     td_rpc_limit_fn limit;    /* NULL = no rate limit */
     void *limit_ctx;
+    /* Called once per finished call, on a worker thread: method path, final gRPC code,
+     * duration in seconds. For metrics; must not block. */
+    void (*observe)(void *ctx, const char *path, int grpc_code, double seconds);
+    void *observe_ctx;
 } td_rpc_server_opts;
 
 /* Creates a stopped server. NULL on failure with a reason in err. Caller owns it:

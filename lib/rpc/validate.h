@@ -1,0 +1,17 @@
+/* validate.h - generic checks every request passes before its handler runs: all string
+ * fields (at any depth, repeated or not, map keys and values) are valid UTF-8, and every
+ * enum field holds a value its enum declares. Pure; thread-safe. */
+#ifndef TD_RPC_VALIDATE_H
+#define TD_RPC_VALIDATE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+#include "core/status.h"
+
+/* TD_OK, or TD_EINVAL with the field path ("task.tags[2]") and the reason. */
+td_status td_rpc_validate_message(const ProtobufCMessage *msg, char *field, size_t field_cap,
+                                  char *why, size_t why_cap);
+/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool td_utf8_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,40 @@
+/* store.h - the server's access to PostgreSQL: one connection pool whose connections
+ * carry the prepared statements of every store module (tasks, tags, changes), plus the
+ * key that signs page tokens.
+ *
+ * Each store module exports its statements as `const td_pg_stmt td_<module>_stmts[]` and
+ * `const size_t td_<module>_nstmts`; store.c concatenates them at start-up.
+ * Threads: td_store_acquire/release are thread-safe (the pool's lock); a td_pg_conn is
+ * used by one handler at a time. */
+#ifndef TD_SERVER_STORE_H
+#define TD_SERVER_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pg/pg.h"
+#include "rpc/server.h"
+
+typedef struct td_store {
+    td_pg_pool *pool;
+    td_pg_stmt *stmts; /* concatenated registry, owned */
+    size_t nstmts;
+    unsigned char page_key[32]; /* HMAC key for page tokens, derived from the JWT secret */
+} td_store;
+
+/* secret/secret_len: key material for page tokens (the HS256 secret, or NULL for a random
+ * per-process key). NULL on failure with a reason in err. */
+td_store *td_store_new(const char *db_url, size_t pool_size, const unsigned char *secret,
+                       size_t secret_len, char *err, size_t err_cap);
+void td_store_destroy(td_store *s); /* NULL is a no-op */
+
+/* Borrows a connection for this call: waits at most until the call's deadline (or 5 s) for
+ * a free one, and bounds its SQL by the deadline (statement_timeout). On failure records
+ * the error on the call (UNAVAILABLE / DEADLINE_EXCEEDED) and returns NULL. */
+td_pg_conn *td_store_acquire(td_store *s, td_rpc_call *call);
+void td_store_release(td_store *s, td_pg_conn *conn);
+
+/* Maps a failed store operation onto the call: records the status and a message that is
+ * safe to show the client (no SQL, no internals for TD_EINTERNAL). Returns st. */
+td_status td_store_fail(td_rpc_call *call, td_status st, const char *what, const char *pg_err);
+
+#endif
