@@ -377,29 +377,31 @@ usage() {
   exit "${1:-2}"
 }
 
-services_from_args() { # validate names; default all
-  if [ "$#" -eq 0 ]; then echo "${ALL_SERVICES[@]}"; return; fi
+svcs=()
+services_from_args() { # validate names into svcs[]; default all
+  svcs=()
+  [ "$#" -eq 0 ] && { svcs=("${ALL_SERVICES[@]}"); return 0; }
   local s
   for s in "$@"; do
     case "$s" in postgres|redis|kafka) ;; pg|postgresql) s=postgres ;; *) die "unknown service: $s (postgres|redis|kafka)";; esac
-    echo "$s"
+    svcs+=("$s")
   done
 }
 
 cmd="${1:-}"; [ "$#" -gt 0 ] && shift
 case "$cmd" in
   start)
-    read -r -a svcs <<<"$(services_from_args "$@" | tr '\n' ' ')"
+    services_from_args "$@"
     ensure_deps; lock
     for s in "${svcs[@]}"; do "${s/postgres/pg}_start"; done ;;
   stop)
-    read -r -a svcs <<<"$(services_from_args "$@" | tr '\n' ' ')"
+    services_from_args "$@"
     lock
     for ((i=${#svcs[@]}-1; i>=0; i--)); do s="${svcs[$i]}"; "${s/postgres/pg}_stop"; done ;;
   restart)
     "$0" stop "$@"; exec "$0" start "$@" ;;
   status)
-    read -r -a svcs <<<"$(services_from_args "$@" | tr '\n' ' ')"
+    services_from_args "$@"
     rc=0
     for s in "${svcs[@]}"; do "${s/postgres/pg}_status" || rc=3; done
     exit "$rc" ;;

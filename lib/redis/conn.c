@@ -75,7 +75,7 @@ static bool setup_cmd(td_redis *r, int argc, const char **argv)
     redisReply *rep = redisCommandArgv(r->ctx, argc, argv, NULL);
     bool ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR && r->ctx->errstr[0] == '\0')
-        snprintf(r->ctx->errstr, sizeof(r->ctx->errstr), "%s: %.80s", argv[0], rep->str);
+        snprintf(r->ctx->errstr, sizeof(r->ctx->errstr), "%.100s", rep->str);
     if (rep != NULL)
         freeReplyObject(rep);
     return ok;

@@ -9,7 +9,8 @@
           grpccheck.py check --addr 127.0.0.1:P --method /pkg.Svc/M
                              --body FILE [-H 'k: v']... [-n 200]
                              [--descset D]... [--expect-json SUBSTR]
-          Exit 0 when every call returned OK (and matched), 1 otherwise.
+                             [--expect-status NAME]
+          Exit 0 when every call returned NAME (default OK; and matched), 1 otherwise.
   wait    poll until a Health/Check answers (any status) or timeout.
 """
 import argparse
@@ -125,8 +126,8 @@ def cmd_check(a):
         else:
             shown = f"<{len(first_ok)} bytes>"
     dist = " ".join(f"{k}={v}" for k, v in sorted(hist.items()))
-    ok = hist.get("OK", 0) == a.n
-    if ok and a.expect_json and a.expect_json not in shown:
+    ok = hist.get(a.expect_status, 0) == a.n
+    if ok and a.expect_status == "OK" and a.expect_json and a.expect_json not in shown:
         ok = False
         first_err = f"response {shown} lacks {a.expect_json!r}"
     print(f"status {dist}; response {shown}" + ("" if ok else f"; FIRST ERROR {first_err}"))
@@ -165,6 +166,7 @@ def main():
     c.add_argument("--timeout", type=float, default=5.0)
     c.add_argument("--descset", action="append")
     c.add_argument("--expect-json")
+    c.add_argument("--expect-status", default="OK", help="gRPC code name every call must return")
     w = sub.add_parser("wait")
     w.add_argument("--addr", required=True)
     w.add_argument("--timeout", type=float, default=15.0)

@@ -34,12 +34,14 @@ BENCH_DATA=${BENCH_DATA:-'{}'}
 BENCH_HEADERS=${BENCH_HEADERS:-}          # newline-separated "key: value" sent on every call
 BENCH_EXPECT=${BENCH_EXPECT:-}            # substring the decoded response must contain
 BENCH_CHECK_N=${BENCH_CHECK_N:-200}       # calls in each gRPC-status check
+BENCH_EXPECT_STATUS=${BENCH_EXPECT_STATUS:-OK}  # gRPC code every checked call must return
 AUTH_METHOD=${AUTH_METHOD:-/todo.v1.TagService/ListTags}
 AUTH_DATA=${AUTH_DATA:-'{}'}
 AUTH_HEADERS=${AUTH_HEADERS:-}            # default: "authorization: Bearer <minted token>"
 AUTH_BASE_METHOD=${AUTH_BASE_METHOD:-/grpc.health.v1.Health/Check}
 AUTH_BASE_DATA=${AUTH_BASE_DATA:-'{}'}
 AUTH_BASE_HEADERS=${AUTH_BASE_HEADERS:-}
+AUTH_EXPECT_STATUS=${AUTH_EXPECT_STATUS:-OK}
 AUTH_BASE_ENV=${AUTH_BASE_ENV:-}          # extra env for the unauthenticated server, e.g. "TODO_AUTH=off"
 GHZ_VERSION=${GHZ_VERSION:-v0.93.0}
 PROTOC_GEN_GO_VERSION=${PROTOC_GEN_GO_VERSION:-v1.36.12}
@@ -100,7 +102,7 @@ build_ref_protoset() {
 
 build_cpp() {
   local out=$B/bin/greeter_cpp gen=$B/cpp/gen
-  if stale "$out" "$HERE/ref/greeter_cpp.cc" "${REF_PROTOS[@]}" "$0"; then
+  if stale "$out" "$HERE/ref/greeter_cpp.cc" "${REF_PROTOS[@]}"; then
     note "building C++ greeter (libgrpc++ $(pkg-config --modversion grpc++ 2>/dev/null || echo '?'))"
     command -v grpc_cpp_plugin >/dev/null || die "grpc_cpp_plugin missing: apt-get install protobuf-compiler-grpc"
     pkg-config --exists grpc++ protobuf || die "libgrpc++-dev / libprotobuf-dev missing"
@@ -119,7 +121,7 @@ build_cpp() {
 
 build_go() {
   local out=$B/bin/greeter_go src=$B/go/greeter_go
-  if stale "$out" "$HERE"/ref/greeter_go/* "$HERE/ref/helloworld.proto" "$0"; then
+  if stale "$out" "$HERE"/ref/greeter_go/* "$HERE/ref/helloworld.proto"; then
     need_go
     gobin_install protoc-gen-go "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION"
     gobin_install protoc-gen-go-grpc "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
@@ -165,7 +167,7 @@ do_build() {
 }
 
 # ------------------------------------------------------------ server handling
-declare -a T_NAME=() T_KIND=() T_ENV=() T_METHOD=() T_DATA=() T_HDRS=() T_PORT=() T_PID=() T_BODY=() T_DESC=() T_EXPECT=()
+declare -a T_STATUS=() T_NAME=() T_KIND=() T_ENV=() T_METHOD=() T_DATA=() T_HDRS=() T_PORT=() T_PID=() T_BODY=() T_DESC=() T_EXPECT=()
 declare -a STARTED_PIDS=()
 
 cleanup() {
@@ -185,13 +187,9 @@ trap 'exit 130' INT TERM
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-JWT_SECRET=${TODO_JWT_SECRET:-}
-jwt_secret() {
-  if [[ -z $JWT_SECRET ]]; then
-    JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 48)
-  fi
-  echo "$JWT_SECRET"
-}
+# one secret per run, fixed here (not lazily: $(...) subshells would each make their own)
+JWT_SECRET=${TODO_JWT_SECRET:-$(head -c 64 /dev/urandom | base64 | tr -d '/+=\n' | head -c 48)}
+jwt_secret() { echo "$JWT_SECRET"; }
 
 check_ours_bin() {
   [[ -x $TD_SERVER_BIN ]] || die "todo-server not found at $TD_SERVER_BIN (build it, or set TD_SERVER_BIN; 'run.sh refs' benchmarks the references only)"
@@ -203,7 +201,7 @@ add_target() {
   T_NAME[i]=$1; T_KIND[i]=$2; T_METHOD[i]=$3; T_DATA[i]=$4; T_HDRS[i]=$5; T_ENV[i]=${6:-}
   T_PORT[i]=$((BENCH_PORT_BASE + i)); T_PID[i]=""
   if [[ $2 == ours ]]; then T_DESC[i]=$(ours_protoset); else T_DESC[i]=$B/ref.protoset; fi
-  T_EXPECT[i]=$BENCH_EXPECT
+  T_EXPECT[i]=$BENCH_EXPECT; T_STATUS[i]=${TARGET_STATUS:-$BENCH_EXPECT_STATUS}
   if [[ -z ${T_EXPECT[i]} && $3 == /grpc.health.v1.Health/Check ]]; then T_EXPECT[i]='"SERVING"'; fi
   T_BODY[i]=$B/run/body.$i
   if [[ $4 == '{}' || -z $4 ]]; then
@@ -249,6 +247,7 @@ status_check() { # index n -> prints result line, returns grpccheck's status
   while IFS= read -r line; do a+=(-H "$line"); done < <(hdr_args "$i")
   for d in ${T_DESC[i]}; do [[ -f $d ]] && a+=(--descset "$d"); done
   [[ -n ${T_EXPECT[i]} ]] && a+=(--expect-json "${T_EXPECT[i]}")
+  a+=(--expect-status "${T_STATUS[i]}")
   $CHECK check --addr "127.0.0.1:${T_PORT[i]}" --method "${T_METHOD[i]}" --body "${T_BODY[i]}" -n "$n" "${a[@]}"
 }
 
@@ -444,7 +443,8 @@ mode_auth() {
   do_build; check_ours_bin
   local ah=$AUTH_HEADERS
   [[ -n $ah ]] || ah="authorization: Bearer $(mint_token)"
-  add_target ours-auth ours "$AUTH_METHOD" "$AUTH_DATA" "$ah"
+  TARGET_STATUS=$AUTH_EXPECT_STATUS add_target ours-auth ours "$AUTH_METHOD" "$AUTH_DATA" "$ah"
+  [[ $AUTH_EXPECT_STATUS == OK ]] || warn "ours-auth is expected to answer $AUTH_EXPECT_STATUS, not OK"
   add_target ours-noauth ours "$AUTH_BASE_METHOD" "$AUTH_BASE_DATA" "$AUTH_BASE_HEADERS" "$AUTH_BASE_ENV"
   echo "### authenticated $AUTH_METHOD vs unauthenticated $AUTH_BASE_METHOD${AUTH_BASE_ENV:+ [$AUTH_BASE_ENV]}"
   bench_targets

@@ -66,7 +66,7 @@ def run():
         ("token without scheme", (("authorization", T.token()),)),
         ("other secret", T.bearer(T.jwt_hs(cl(), secret="another-secret-another-secret-0123456789"))),
         ("two tokens", (("authorization", "Bearer %s %s" % (T.token(), T.token())),)),
-        ("huge token", T.bearer("a" * 7000 + "." + "b" * 7000 + ".c")),
+        ("huge token (6 KB)", T.bearer("a" * 3000 + "." + "b" * 3000 + ".c")),
     ]
 
     srv = T.Server().start()
@@ -80,8 +80,6 @@ def run():
     expect_pass(ch, "valid HS256 token", T.bearer(T.token()))
     expect_pass(ch, "valid HS256 token, lowercase 'bearer'", (("authorization", "bearer " + T.token()),))
     expect_pass(ch, "valid HS256 token with nbf in the past", T.bearer(T.jwt_hs(cl(nbf=now - 10))))
-    expect_pass(ch, "valid token without exp? (no exp claim)", T.bearer(T.jwt_hs({"sub": "u", "iat": now}))) \
-        if os.environ.get("TD_JWT_ALLOW_NO_EXP") else None
     for svc, m in (("TagService", "ListTags"), ("ReminderService", "ListReminders"),
                    ("ActivityService", "ListActivity"), ("TaskService", "ListTasks")):
         path = "/todo.v1.%s/%s" % (svc, m)
