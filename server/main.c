@@ -69,19 +69,22 @@ static void observe_call(void *ctx, const char *path, int code, double seconds)
                                                     "Finished gRPC calls by method and status code",
                                                     "method,code", labels));
     td_metric_histogram_observe(
-        td_metrics_histogram_labels(app->metrics, "td_rpc_duration_seconds",
-                                    "gRPC call duration by method", latency_bounds,
-                                    sizeof(latency_bounds) / sizeof(latency_bounds[0]), "method",
-                                    labels),
+        td_metrics_histogram_labels(
+            app->metrics, "td_rpc_duration_seconds", "gRPC call duration by method", latency_bounds,
+            sizeof(latency_bounds) / sizeof(latency_bounds[0]), "method", labels),
         seconds);
+}
+
+/* Runs on the metrics HTTP thread before each render. */
+static void metrics_refresh(void *ud)
+{
+    server_app *app = ud;
     td_metric_gauge_set(app->active_calls, (double)td_rpc_server_active_calls(app->rpc));
 }
 
 static bool metrics_healthy(void *ud)
 {
     server_app *app = ud;
-    if (app->rpc != NULL)
-        td_metric_gauge_set(app->active_calls, (double)td_rpc_server_active_calls(app->rpc));
     return td_health_get(app->health, "") == TD_HEALTH_SERVING;
 }
 
@@ -121,8 +124,8 @@ static int serve(server_app *app)
         goto out;
     }
     if (app->cfg.rate_limit_rps > 0) {
-        app->ratelimit = td_ratelimit_new(app->cfg.redis_url, app->cfg.rate_limit_rps,
-                                          app->metrics, err, sizeof(err));
+        app->ratelimit = td_ratelimit_new(app->cfg.redis_url, app->cfg.rate_limit_rps, app->metrics,
+                                          err, sizeof(err));
         if (app->ratelimit == NULL) {
             td_log_error("server", "rate limiter: %s", err);
             goto out;
@@ -162,14 +165,15 @@ static int serve(server_app *app)
         td_log_error("server", "grpc: %s", err);
         goto out;
     }
-    app->monitor = td_pg_monitor_start(app->cfg.database_url, app->health,
-                                       app->cfg.health_interval_ms);
+    app->monitor =
+        td_pg_monitor_start(app->cfg.database_url, app->health, app->cfg.health_interval_ms);
     if (app->monitor == NULL) {
         td_log_error("server", "cannot start the PostgreSQL monitor");
         goto out;
     }
     if (app->cfg.metrics_addr != NULL) {
-        app->metrics_http = (td_metrics_http){app->metrics, metrics_healthy, app};
+        app->metrics_http =
+            (td_metrics_http){app->metrics, metrics_healthy, app, metrics_refresh, app};
         app->httpd = td_httpd_start(app->cfg.metrics_addr, td_metrics_http_handler,
                                     &app->metrics_http, err, sizeof(err));
         if (app->httpd == NULL) {

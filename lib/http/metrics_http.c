@@ -24,6 +24,8 @@ int td_metrics_http_handler(void *ud, const char *path, char **body, size_t *bod
     if (strcmp(path, "/metrics") == 0) {
         char *out = NULL;
         size_t n = 0;
+        if (ep->refresh != NULL)
+            ep->refresh(ep->refresh_ud);
         if (ep->metrics != NULL)
             n = td_metrics_render(ep->metrics, &out);
         else

@@ -25,6 +25,10 @@ typedef struct td_metrics_http {
     td_metrics *metrics;  /* borrowed; NULL serves an empty /metrics */
     td_health_fn health;  /* NULL = always healthy */
     void *health_ud;
+    /* Called before each /metrics render to sample gauges that are cheaper to read than
+     * to maintain (calls in flight, pool usage). NULL = none. Runs on the httpd thread. */
+    void (*refresh)(void *ud);
+    void *refresh_ud;
 } td_metrics_http;
 
 /* A td_httpd_handler; ud is a td_metrics_http*. */

@@ -258,7 +258,7 @@ static void call_settle_unlock(td_rpc_call *c)
     }
     td_rpc_done_fn fn = fire_done ? c->on_done : NULL;
     void *ud = c->on_done_ud;
-    bool free_now = call_should_free_locked(c);
+    c->refs++; /* keeps c alive through the callbacks below (on_done may drop the last ref) */
     pthread_mutex_unlock(&c->mu);
 
     if (fn != NULL)
@@ -267,8 +267,7 @@ static void call_settle_unlock(td_rpc_call *c)
         stream_unlink(c);
     if (complete)
         atomic_fetch_sub(&c->server->active, 1);
-    if (free_now)
-        call_free(c);
+    td_rpc_call_unref(c);
 }
 
 void td_rpc_call_ref(td_rpc_call *c)
