@@ -3,7 +3,11 @@
 
 #include <stdlib.h>
 
+#include "core/log.h"
 #include "rpc/service.h"
+#include "tag_service.h"
+#include "task_read.h"
+#include "task_service.h"
 #include "todo/v1/activity.pb-c.h"
 #include "todo/v1/reminder.pb-c.h"
 #include "todo/v1/tag.pb-c.h"
@@ -34,7 +38,7 @@ struct td_api {
     char *paths[NSERVICES];
 };
 
-td_api *td_api_new(void)
+td_api *td_api_new(td_store *store)
 {
     td_api *api = calloc(1, sizeof(*api));
     if (api == NULL)
@@ -47,6 +51,13 @@ td_api *td_api_new(void)
             return NULL;
         }
         api->n += k;
+    }
+    td_task_service_register(api->methods, api->n, store);
+    if (td_task_read_register(api->methods, api->n, store) != TD_OK ||
+        td_tag_service_register(api->methods, api->n, store) != TD_OK) {
+        td_log_error("api", "a handler does not match the todo.v1 method tables");
+        td_api_destroy(api);
+        return NULL;
     }
     return api;
 }

@@ -8,8 +8,11 @@
 
 typedef struct td_api td_api;
 
-/* NULL on allocation failure. Borrowed dependencies (database pool etc.) come later. */
-td_api *td_api_new(void);
+#include "store/store.h"
+
+/* Attaches every implemented handler; store is borrowed and must outlive the RPC server.
+ * NULL on allocation failure or a handler/table mismatch (a bug: logged). */
+td_api *td_api_new(td_store *store);
 void td_api_destroy(td_api *api); /* after the RPC server is destroyed */
 const td_rpc_method *td_api_methods(const td_api *api, size_t *n);
 /* Fully-qualified service names ("todo.v1.TaskService"), for health. */

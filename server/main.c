@@ -6,9 +6,11 @@
  * run meanwhile. Shutdown order: health NOT_SERVING -> RPC graceful shutdown -> monitor
  * -> metrics -> free, so nothing is freed while a thread can still reach it. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "auth/auth.h"
@@ -24,11 +26,18 @@
 #include "rpc/health.h"
 #include "rpc/reflection.h"
 #include "rpc/server.h"
+#include "store/store.h"
 
 #define MAX_METHODS 96
 
 extern const td_embedded_file td_migrations[];
 extern const size_t td_migrations_count;
+
+/* Metric handles of one method, resolved once so the per-call cost is a few atomics. */
+typedef struct method_metrics {
+    td_metric_histogram *duration;
+    _Atomic(td_metric_counter *) by_code[17];
+} method_metrics;
 
 typedef struct server_app {
     td_config cfg;
@@ -41,9 +50,11 @@ typedef struct server_app {
     td_auth *auth;
     td_ratelimit *ratelimit;
     td_reflection *reflection;
+    td_store *store;
     td_api *api;
     td_rpc_server *rpc;
     td_rpc_method methods[MAX_METHODS];
+    method_metrics method_metrics[MAX_METHODS];
     size_t nmethods;
 } server_app;
 
@@ -58,21 +69,36 @@ static void usage(FILE *out)
 static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                         0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
+static void method_metrics_init(server_app *app)
+{
+    for (size_t i = 0; i < app->nmethods; i++) {
+        const char *labels[] = {app->methods[i].path};
+        app->method_metrics[i].duration = td_metrics_histogram_labels(
+            app->metrics, "td_rpc_duration_seconds", "gRPC call duration by method", latency_bounds,
+            sizeof(latency_bounds) / sizeof(latency_bounds[0]), "method", labels);
+    }
+}
+
 /* observe hook: runs on gRPC worker threads once per finished call. */
-static void observe_call(void *ctx, const char *path, int code, double seconds)
+static void observe_call(void *ctx, const td_rpc_method *m, int code, double seconds)
 {
     server_app *app = ctx;
-    char codebuf[12];
-    snprintf(codebuf, sizeof(codebuf), "%d", code);
-    const char *labels[] = {path, codebuf};
-    td_metric_counter_inc(td_metrics_counter_labels(app->metrics, "td_rpc_calls_total",
-                                                    "Finished gRPC calls by method and status code",
-                                                    "method,code", labels));
-    td_metric_histogram_observe(
-        td_metrics_histogram_labels(
-            app->metrics, "td_rpc_duration_seconds", "gRPC call duration by method", latency_bounds,
-            sizeof(latency_bounds) / sizeof(latency_bounds[0]), "method", labels),
-        seconds);
+    size_t i = (size_t)(m - app->methods);
+    if (i >= app->nmethods || code < 0 || code > 16)
+        return;
+    method_metrics *mm = &app->method_metrics[i];
+    td_metric_counter *c = atomic_load_explicit(&mm->by_code[code], memory_order_acquire);
+    if (c == NULL) { /* first call with this code: the registry lookup is idempotent */
+        char codebuf[12];
+        snprintf(codebuf, sizeof(codebuf), "%d", code);
+        const char *labels[] = {m->path, codebuf};
+        c = td_metrics_counter_labels(app->metrics, "td_rpc_calls_total",
+                                      "Finished gRPC calls by method and status code",
+                                      "method,code", labels);
+        atomic_store_explicit(&mm->by_code[code], c, memory_order_release);
+    }
+    td_metric_counter_inc(c);
+    td_metric_histogram_observe(mm->duration, seconds);
 }
 
 /* Runs on the metrics HTTP thread before each render. */
@@ -104,6 +130,10 @@ static int serve(server_app *app)
     size_t nnames = 0, n = 0;
     const char *const *names = td_api_service_names(&nnames);
 
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Handlers block on PostgreSQL, so more threads than cores; one connection each. */
+    int threads =
+        app->cfg.grpc_threads > 0 ? app->cfg.grpc_threads : (int)(ncpu > 1 ? 4 * ncpu : 4);
     if (td_config_require_jwt(&app->cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "todo-server: %s\n", err);
         return 2;
@@ -132,7 +162,16 @@ static int serve(server_app *app)
         }
     }
     app->reflection = td_reflection_new_embedded(err, sizeof(err));
-    app->api = td_api_new();
+    /* The pool is created after migrating: its connections prepare statements at once. */
+    size_t pool = app->cfg.db_pool_size > 0 ? (size_t)app->cfg.db_pool_size : (size_t)threads;
+    app->store =
+        td_store_new(app->cfg.database_url, pool, (const unsigned char *)app->cfg.jwt_secret,
+                     app->cfg.jwt_secret ? strlen(app->cfg.jwt_secret) : 0, err, sizeof(err));
+    if (app->store == NULL) {
+        td_log_error("server", "store: %s", err);
+        goto out;
+    }
+    app->api = td_api_new(app->store);
     if (app->health == NULL || app->reflection == NULL || app->api == NULL) {
         td_log_error("server", "start-up failed: %s", err[0] ? err : "out of memory");
         goto out;
@@ -148,9 +187,10 @@ static int serve(server_app *app)
         goto out;
     }
 
+    method_metrics_init(app);
     td_rpc_server_opts opts = {
         .addr = app->cfg.grpc_addr,
-        .threads = app->cfg.grpc_threads,
+        .threads = threads,
         .max_message_bytes = (size_t)app->cfg.max_message_bytes,
         .tls = {app->cfg.tls_cert_file, app->cfg.tls_key_file, app->cfg.tls_client_ca_file},
         .auth = td_auth_check,
@@ -211,6 +251,7 @@ out:
     td_rpc_server_destroy(app->rpc);
     td_httpd_stop(app->httpd);
     td_api_destroy(app->api);
+    td_store_destroy(app->store);
     td_reflection_destroy(app->reflection);
     td_ratelimit_destroy(app->ratelimit);
     td_auth_destroy(app->auth);

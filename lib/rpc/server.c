@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <grpc/byte_buffer_reader.h>
@@ -40,7 +41,7 @@
 #include "rpc/validate.h"
 
 #define SLOTS_PER_METHOD 2
-#define MAX_VIOLATIONS 32
+#define MAX_VIOLATIONS   32
 
 typedef enum tag_kind { TAG_REQUEST, TAG_CLOSE, TAG_SEND, TAG_RECV, TAG_SHUTDOWN } tag_kind;
 
@@ -68,25 +69,25 @@ struct td_rpc_call {
     gpr_timespec deadline;
     grpc_metadata_array md;
     grpc_call_details details; /* unregistered slot only */
-    grpc_byte_buffer *payload;  /* registered unary/stream request */
-    grpc_byte_buffer *recv_bb;  /* bidi receive */
+    grpc_byte_buffer *payload; /* registered unary/stream request */
+    grpc_byte_buffer *recv_bb; /* bidi receive */
     int close_cancelled;
     op_tag t_request, t_close, t_send, t_recv;
     struct timespec started;
 
     pthread_mutex_t mu;
-    int pending;            /* batches in flight */
-    int refs;               /* runtime + external */
-    bool runtime_ref;       /* the runtime still holds its reference */
+    int pending;      /* batches in flight */
+    int refs;         /* runtime + external */
+    bool runtime_ref; /* the runtime still holds its reference */
     bool initial_md_sent;
-    bool sending;           /* a SEND batch is in flight */
-    bool status_queued;     /* finish requested */
-    bool status_sent;       /* SEND_STATUS batch started (or failed) */
-    bool closed;            /* close-on-server arrived */
+    bool sending;       /* a SEND batch is in flight */
+    bool status_queued; /* finish requested */
+    bool status_sent;   /* SEND_STATUS batch started (or failed) */
+    bool closed;        /* close-on-server arrived */
     bool done_called;
-    bool reported;          /* metrics/log emitted */
-    bool in_handler;        /* stream handler running: on_done waits until it returns */
-    bool shutdown_visited;  /* finish_streams() saw it; guarded by server->mu */
+    bool reported;         /* metrics/log emitted */
+    bool in_handler;       /* stream handler running: on_done waits until it returns */
+    bool shutdown_visited; /* finish_streams() saw it; guarded by server->mu */
     atomic_bool cancelled;
     send_item *q_head, *q_tail;
     size_t q_len;
@@ -130,7 +131,6 @@ struct td_rpc_server {
     td_rpc_call *streams;
 };
 
-
 /* ---------- small helpers ---------- */
 
 static double elapsed_s(const struct timespec *t0)
@@ -146,21 +146,32 @@ static bool slice_eq(grpc_slice s, const char *str)
     return GRPC_SLICE_LENGTH(s) == n && memcmp(GRPC_SLICE_START_PTR(s), str, n) == 0;
 }
 
+/* Correlation ids need uniqueness, not secrecy: a per-thread xorshift generator seeded
+ * once from getrandom() keeps the hot path free of system calls. */
+static uint64_t next_random(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0) {
+        if (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state) || state == 0)
+            state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL) ^ 0x9E3779B97F4A7C15ull;
+    }
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
 static void random_hex(char *out, size_t nbytes)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char buf[32];
-    if (nbytes > sizeof(buf))
-        nbytes = sizeof(buf);
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(buf, 1, nbytes, f) : 0;
-    if (f)
-        fclose(f);
-    for (size_t i = got; i < nbytes; i++)
-        buf[i] = (unsigned char)rand();
+    uint64_t r = 0;
     for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[buf[i] >> 4];
-        out[2 * i + 1] = hex[buf[i] & 15];
+        if (i % 8 == 0)
+            r = next_random();
+        unsigned b = (unsigned)(r & 0xff);
+        r >>= 8;
+        out[2 * i] = hex[b >> 4];
+        out[2 * i + 1] = hex[b & 15];
     }
     out[2 * nbytes] = '\0';
 }
@@ -565,9 +576,9 @@ static void post_slot(td_rpc_server *s, method_entry *e, int cq_index)
                                        &c->t_request);
     } else {
         bool want_payload = e->m->kind != TD_RPC_BIDI;
-        err = grpc_server_request_registered_call(s->server, e->reg, &c->call, &c->deadline,
-                                                  &c->md, want_payload ? &c->payload : NULL, cq,
-                                                  cq, &c->t_request);
+        err = grpc_server_request_registered_call(s->server, e->reg, &c->call, &c->deadline, &c->md,
+                                                  want_payload ? &c->payload : NULL, cq, cq,
+                                                  &c->t_request);
     }
     if (err != GRPC_CALL_OK) {
         td_log_error("rpc", "request_call failed (%d)", (int)err);
@@ -632,8 +643,7 @@ static td_status admit(td_rpc_call *c)
     size_t tlen = 0;
     const char *tok = bearer_token(c, &tlen);
     if (tok == NULL || tlen == 0)
-        return td_rpc_call_fail(c, TD_EUNAUTH,
-                                "authorization: missing 'Bearer <JWT>' metadata");
+        return td_rpc_call_fail(c, TD_EUNAUTH, "authorization: missing 'Bearer <JWT>' metadata");
     if (s->opts.auth == NULL)
         return td_rpc_call_fail(c, TD_EUNAUTH, "authorization: no token verifier configured");
     char why[160] = "";
@@ -662,6 +672,14 @@ static ProtobufCMessage *unpack_request(td_rpc_call *c, grpc_byte_buffer *bb)
     }
     grpc_slice sl = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
+    char field[256], why[128];
+    if (td_rpc_validate_wire(d, GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl), field,
+                             sizeof(field), why, sizeof(why)) != TD_OK) {
+        grpc_slice_unref(sl);
+        td_rpc_call_add_violation(c, field, why);
+        td_rpc_call_fail(c, TD_EINVAL, "%s: %s", field, why);
+        return NULL;
+    }
     ProtobufCAllocator al = td_arena_protobuf_allocator(c->arena);
     msg = protobuf_c_message_unpack(d, &al, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
     grpc_slice_unref(sl);
@@ -669,7 +687,6 @@ static ProtobufCMessage *unpack_request(td_rpc_call *c, grpc_byte_buffer *bb)
         td_rpc_call_fail(c, TD_EINVAL, "malformed request: not a valid %s message", d->name);
         return NULL;
     }
-    char field[256], why[128];
     if (td_rpc_validate_message(msg, field, sizeof(field), why, sizeof(why)) != TD_OK) {
         td_rpc_call_add_violation(c, field, why);
         td_rpc_call_fail(c, TD_EINVAL, "%s: %s", field, why);
@@ -882,7 +899,7 @@ static void on_request(td_rpc_call *c)
             grpc_slice mslice = c->details.method;
             char path[200];
             size_t n = GRPC_SLICE_LENGTH(mslice) < sizeof(path) - 1 ? GRPC_SLICE_LENGTH(mslice)
-                                                                   : sizeof(path) - 1;
+                                                                    : sizeof(path) - 1;
             memcpy(path, GRPC_SLICE_START_PTR(mslice), n);
             path[n] = '\0';
             c->err_status = TD_EUNIMPL;
@@ -922,7 +939,7 @@ static void report_call(td_rpc_call *c)
     grpc_status_code code = td_status_to_grpc(st);
     td_rpc_server *s = c->server;
     if (s->opts.observe)
-        s->opts.observe(s->opts.observe_ctx, c->entry->m->path, code, elapsed_s(&c->started));
+        s->opts.observe(s->opts.observe_ctx, c->entry->m, (int)code, elapsed_s(&c->started));
     if (code != GRPC_STATUS_OK)
         td_log(TD_LOG_DEBUG, "rpc", c->cid, "%s -> %s %s", c->entry->m->path,
                td_grpc_code_name(code), why);
@@ -958,8 +975,7 @@ static void call_handle_event(td_rpc_call *c, tag_kind kind, bool ok)
             atomic_store(&c->cancelled, true);
         if (c->entry->m != NULL && c->entry->m->kind == TD_RPC_SERVER_STREAM)
             stream_pump_locked(c);
-        else if (c->entry->m != NULL && c->entry->m->kind == TD_RPC_BIDI && !c->status_sent &&
-                 ok)
+        else if (c->entry->m != NULL && c->entry->m->kind == TD_RPC_BIDI && !c->status_sent && ok)
             bidi_recv_locked(c);
         if (c->status_sent && !c->sending && c->closed)
             report_call(c);
@@ -1091,9 +1107,8 @@ int td_rpc_server_start(td_rpc_server *s, char *err, size_t err_cap)
     args[2] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                          .key = GRPC_COMPRESSION_CHANNEL_DEFAULT_LEVEL,
                          .value.integer = GRPC_COMPRESS_LEVEL_LOW};
-    args[3] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                         .key = GRPC_ARG_ALLOW_REUSEPORT,
-                         .value.integer = 0};
+    args[3] =
+        (grpc_arg){.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0};
     grpc_channel_args cargs = {.num_args = 4, .args = args};
 
     grpc_init();

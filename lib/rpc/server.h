@@ -58,11 +58,11 @@ typedef struct td_rpc_method {
     td_rpc_kind kind;
     const ProtobufCMessageDescriptor *input;
     const ProtobufCMessageDescriptor *output;
-    unsigned flags;         /* TD_RPC_PUBLIC */
-    td_rpc_unary_fn unary;  /* kind == TD_RPC_UNARY; NULL -> UNIMPLEMENTED */
+    unsigned flags;          /* TD_RPC_PUBLIC */
+    td_rpc_unary_fn unary;   /* kind == TD_RPC_UNARY; NULL -> UNIMPLEMENTED */
     td_rpc_stream_fn stream; /* kind == TD_RPC_SERVER_STREAM; NULL -> UNIMPLEMENTED */
-    td_rpc_bidi_fn bidi;    /* kind == TD_RPC_BIDI; NULL -> UNIMPLEMENTED */
-    void *svc;              /* service context, borrowed, passed to the handler */
+    td_rpc_bidi_fn bidi;     /* kind == TD_RPC_BIDI; NULL -> UNIMPLEMENTED */
+    void *svc;               /* service context, borrowed, passed to the handler */
 } td_rpc_method;
 
 /* Authentication hook: verifies a bearer token (without "Bearer "), writes the subject
@@ -85,13 +85,14 @@ typedef struct td_rpc_server_opts {
     size_t max_message_bytes; /* 0 = 4 MiB, both directions */
     size_t max_stream_queue;  /* queued messages per stream before TD_ELIMIT; 0 = 1024 */
     td_rpc_tls tls;
-    td_rpc_auth_fn auth;      /* NULL = every non-public method is UNAUTHENTICATED */
+    td_rpc_auth_fn auth; /* NULL = every non-public method is UNAUTHENTICATED */
     void *auth_ctx;
-    td_rpc_limit_fn limit;    /* NULL = no rate limit */
+    td_rpc_limit_fn limit; /* NULL = no rate limit */
     void *limit_ctx;
-    /* Called once per finished call, on a worker thread: method path, final gRPC code,
-     * duration in seconds. For metrics; must not block. */
-    void (*observe)(void *ctx, const char *path, int grpc_code, double seconds);
+    /* Called once per finished call, on a worker thread: the method (a pointer into the
+     * table given to td_rpc_server_add_methods), final gRPC code, duration in seconds.
+     * For metrics; must not block. */
+    void (*observe)(void *ctx, const struct td_rpc_method *m, int grpc_code, double seconds);
     void *observe_ctx;
 } td_rpc_server_opts;
 
@@ -115,7 +116,8 @@ long td_rpc_server_active_calls(td_rpc_server *s);
 td_arena *td_rpc_call_arena(td_rpc_call *call);
 const td_rpc_method *td_rpc_call_method(const td_rpc_call *call);
 const char *td_rpc_call_user(const td_rpc_call *call); /* JWT sub; "" on public methods */
-const char *td_rpc_call_cid(const td_rpc_call *call);  /* correlation id (x-request-id or generated) */
+const char *
+td_rpc_call_cid(const td_rpc_call *call); /* correlation id (x-request-id or generated) */
 /* First value of a request metadata key (lowercase), copied into the arena; NULL if absent. */
 const char *td_rpc_call_metadata(td_rpc_call *call, const char *key);
 /* Milliseconds until the deadline (INT64_MAX when none, <= 0 when passed). */

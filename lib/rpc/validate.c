@@ -1,5 +1,7 @@
-/* validate.c - descriptor-driven walk over an unpacked protobuf-c message; see validate.h.
- * Recursion depth is bounded by the message nesting protobuf-c accepted while unpacking. */
+/* validate.c - descriptor-driven checks of requests; see validate.h.
+ * Two walks: over the wire bytes (strings: NUL, UTF-8) and over the unpacked message
+ * (enum values). Recursion depth is bounded (MAX_DEPTH on the wire; the unpacked walk
+ * follows the nesting protobuf-c accepted). */
 #include "rpc/validate.h"
 
 #include <stdio.h>
@@ -144,4 +146,81 @@ td_status td_rpc_validate_message(const ProtobufCMessage *msg, char *field, size
                                   char *why, size_t why_cap)
 {
     return walk(msg, "", field, field_cap, why, why_cap);
+}
+
+#define MAX_DEPTH 64
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+static td_status wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                           const uint8_t *end, const char *prefix, int depth, char *field,
+                           size_t fcap, char *why, size_t wcap)
+{
+    if (depth > MAX_DEPTH)
+        return TD_OK; /* the unpacker rejects absurd nesting itself */
+    while (p < end) {
+        uint64_t key, n;
+        if (!read_varint(&p, end, &key))
+            return TD_OK;
+        unsigned wt = (unsigned)(key & 7);
+        uint32_t num = (uint32_t)(key >> 3);
+        switch (wt) {
+        case 0:
+            if (!read_varint(&p, end, &n))
+                return TD_OK;
+            continue;
+        case 1:
+            p += 8;
+            continue;
+        case 5:
+            p += 4;
+            continue;
+        case 2:
+            break;
+        default:
+            return TD_OK;
+        }
+        if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+            return TD_OK;
+        const uint8_t *v = p;
+        p += n;
+        const ProtobufCFieldDescriptor *f =
+            d ? protobuf_c_message_descriptor_get_field(d, (unsigned)num) : NULL;
+        if (f == NULL)
+            continue;
+        char path[256];
+        path_of(path, sizeof(path), prefix, f->name, -1);
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            if (memchr(v, 0, n) != NULL || !td_utf8_valid((const char *)v, n)) {
+                snprintf(field, fcap, "%s", path);
+                snprintf(why, wcap, "%s",
+                         memchr(v, 0, n) ? "NUL byte not allowed" : "invalid UTF-8");
+                return TD_EINVAL;
+            }
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            td_status st =
+                wire_walk(f->descriptor, v, v + n, path, depth + 1, field, fcap, why, wcap);
+            if (st != TD_OK)
+                return st;
+        }
+    }
+    return TD_OK;
+}
+
+td_status td_rpc_validate_wire(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                               char *field, size_t field_cap, char *why, size_t why_cap)
+{
+    return wire_walk(d, data, data + len, "", 0, field, field_cap, why, why_cap);
 }

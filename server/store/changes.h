@@ -6,8 +6,10 @@
  * CloudEvent (protobuf, structured mode): id = event uuid, source = "//todo/server",
  * spec_version "1.0", type = ch->type (e.g. "todo.v1.TaskCreated"), attributes: time,
  * subject (aggregate id), datacontenttype "application/protobuf", dataschema =
- * "type.googleapis.com/<message full name>", partitionkey = user id, revision (int as
- * ce_string? see changes.c), traceparent when known; proto_data = Any(ch->data).
+ * "type.googleapis.com/<message full name>", partitionkey = user id, revision (decimal
+ * ce_string: ce_integer is only int32), traceparent (ch->traceparent when it is a valid
+ * W3C value, else derived from ch->cid: see td_ce_traceparent_from_cid); proto_data =
+ * Any(ch->data). Codec: lib/events/cloudevent.h.
  *
  * Usage inside a transaction (statement names are in td_changes_stmts):
  *   int64_t rev; td_change_bump_revision(conn, user, &rev, ...)   -- 1 round trip
@@ -57,5 +59,12 @@ td_status td_change_params_build(const td_change *ch, int64_t rev, td_arena *a,
 /* Builds and executes "td_change_insert". */
 td_status td_change_insert(td_pg_conn *conn, const td_change *ch, int64_t rev, td_arena *a,
                            char *err, size_t err_cap);
+
+/* Wakes the relay: statement "td_change_notify" (SELECT pg_notify('td_outbox', '')).
+ * Call it right AFTER the COMMIT (or queue it after the COMMIT's sync point in a
+ * pipeline), never inside the transaction: a NOTIFY in a writing transaction takes a
+ * database-wide lock through the commit flush (0001_init.sql). Best effort: a lost
+ * notification only delays the relay until its timer. */
+void td_change_notify(td_pg_conn *conn);
 
 #endif

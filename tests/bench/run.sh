@@ -325,12 +325,16 @@ print("%.0f" % r["rps"], "%.2fms" % (r["average"]/1e6), ("ghz-non-OK:"+",".join(
     R_BPR="-"
   fi
   [[ -n ${R_RPS:-} ]] || { cat "$out" >&2; die "could not parse load tool output ($out)"; }
+  # CPU microseconds per request: robust to other load on the machine (throughput is not)
+  R_SUS=$(awk -v c="$R_CPU0" -v r="$R_RPS" 'BEGIN {printf "%.1f", (r > 0) ? c * 1e4 / r : 0}')
+  R_GUS=$(awk -v c="$R_CPU1" -v r="$R_RPS" 'BEGIN {printf "%.1f", (r > 0) ? c * 1e4 / r : 0}')
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 # bench_targets: warm-up, status check, BENCH_RUNS alternating rounds, table. Sets MED[i].
-declare -a MED=()
+declare -a MED=() SUSM=()
+fmedian() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 bench_targets() {
   local n=${#T_NAME[@]} i r
   note "tool=$BENCH_TOOL ($(tool_desc)); server on CPU $BENCH_SERVER_CPU, load on CPU $BENCH_LOAD_CPU; ${BENCH_RUNS}x${BENCH_DURATION}s per target, alternating"
@@ -343,7 +347,7 @@ bench_targets() {
   for ((i = 0; i < n; i++)); do
     note "warm-up ${T_NAME[i]} ${BENCH_WARMUP}s"; run_load "$i" "$BENCH_WARMUP"
   done
-  declare -gA RUN=() C0=() C1=() OT=() BPR=() NOTE=() MEAN=()
+  declare -gA RUN=() C0=() C1=() OT=() SUS=() GUS=() BPR=() NOTE=() MEAN=()
   for ((r = 1; r <= BENCH_RUNS; r++)); do
     # alternate the order each round so no target always runs first
     local order=()
@@ -351,9 +355,9 @@ bench_targets() {
     else for ((i = n - 1; i >= 0; i--)); do order+=("$i"); done; fi
     for i in "${order[@]}"; do
       run_load "$i" "$BENCH_DURATION"
-      RUN[$i,$r]=$R_RPS; C0[$i,$r]=$R_CPU0; C1[$i,$r]=$R_CPU1; OT[$i,$r]=$R_OTHER; BPR[$i,$r]=$R_BPR; MEAN[$i,$r]=${R_MEAN:-?}
+      RUN[$i,$r]=$R_RPS; C0[$i,$r]=$R_CPU0; C1[$i,$r]=$R_CPU1; OT[$i,$r]=$R_OTHER; SUS[$i,$r]=$R_SUS; GUS[$i,$r]=$R_GUS; BPR[$i,$r]=$R_BPR; MEAN[$i,$r]=${R_MEAN:-?}
       NOTE[$i,$r]=$R_NOTE
-      note "round $r ${T_NAME[i]}: $R_RPS req/s  server-cpu=${R_CPU0}% loadgen-cpu=${R_CPU1}% other=${R_OTHER}%  resp-bytes/req=$R_BPR mean=${R_MEAN:-?} $R_NOTE"
+      note "round $r ${T_NAME[i]}: $R_RPS req/s  server-cpu=${R_CPU0}% loadgen-cpu=${R_CPU1}% other=${R_OTHER}% (${R_SUS}/${R_GUS} cpu-us/req)  resp-bytes/req=$R_BPR mean=${R_MEAN:-?} $R_NOTE"
       kill -0 "${T_PID[i]}" 2>/dev/null || die "${T_NAME[i]} died during the run (log: $B/run/${T_NAME[i]}.log)"
     done
   done
@@ -363,13 +367,18 @@ bench_targets() {
   done
   echo
   printf '%-14s' server; for ((r = 1; r <= BENCH_RUNS; r++)); do printf '%10s' "run$r"; done
-  printf '%11s %9s %9s %7s %8s %9s %9s  %s\n' "median/s" "srv-cpu%" "gen-cpu%" "other%" "B/resp" "mean-lat" "RSS-MB" "gRPC status after"
+  printf '%11s %9s %9s %7s %8s %8s %8s %9s %7s  %s\n' "median/s" "srv-cpu%" "gen-cpu%" "other%" "srv-us" "gen-us" "B/resp" "mean-lat" "RSS-MB" "gRPC status after"
   for ((i = 0; i < n; i++)); do
-    local vals=() c0s=() c1s=() ots=() r
-    for ((r = 1; r <= BENCH_RUNS; r++)); do vals+=("${RUN[$i,$r]}"); c0s+=("${C0[$i,$r]}"); c1s+=("${C1[$i,$r]}"); ots+=("${OT[$i,$r]}"); done
+    local vals=() c0s=() c1s=() ots=() sus=() gus=() r
+    for ((r = 1; r <= BENCH_RUNS; r++)); do
+      vals+=("${RUN[$i,$r]}"); c0s+=("${C0[$i,$r]}"); c1s+=("${C1[$i,$r]}"); ots+=("${OT[$i,$r]}")
+      sus+=("${SUS[$i,$r]}"); gus+=("${GUS[$i,$r]}")
+    done
+    SUSM[i]=$(fmedian "${sus[@]}")
     MED[i]=$(median "${vals[@]}")
     printf '%-14s' "${T_NAME[i]}"; for v in "${vals[@]}"; do printf '%10s' "$v"; done
-    printf '%11s %9s %9s %7s %8s %9s %9s  %s\n' "${MED[i]}" "$(median "${c0s[@]}")" "$(median "${c1s[@]}")" "$(median "${ots[@]}")" \
+    printf '%11s %9s %9s %7s %8s %8s %8s %9s %7s  %s\n' "${MED[i]}" "$(median "${c0s[@]}")" "$(median "${c1s[@]}")" "$(median "${ots[@]}")" \
+      "${SUSM[i]}" "$(fmedian "${gus[@]}")" \
       "${BPR[$i,1]}" "${MEAN[$i,1]}" "$(awk -v k="$(rss_kb "${T_PID[i]}")" 'BEGIN{printf "%.1f", k/1024}')" "${post[i]}"
     for ((r = 1; r <= BENCH_RUNS; r++)); do
       [[ -z ${NOTE[$i,$r]} ]] || echo "   !! ${T_NAME[i]} run$r: ${NOTE[$i,$r]}"
@@ -391,7 +400,8 @@ bench_targets() {
     echo "      machine was not quiet; rerun when it is, or compare only runs with low other%."
   fi
   echo "(srv-cpu%/gen-cpu% = CPU time of the server / load-generator process as % of one core; other% = remaining"
-  echo " busy time of the two pinned cores (other processes, softirq); B/resp = response DATA bytes per request, h2load only)"
+  echo " busy time of the two pinned cores (other processes, softirq); srv-us/gen-us = CPU microseconds per request of"
+  echo " server / load generator (median; robust to a busy machine); B/resp = response DATA bytes per request, h2load only)"
   for ((i = 0; i < n; i++)); do
     [[ ${post[i]} != FAILED* ]] || die "${T_NAME[i]}: gRPC status check after load failed: ${post[i]}"
   done
@@ -410,6 +420,12 @@ ratio_line() { # label ours ref target
     printf "%-34s %8d / %8d = %.2fx  (target >= %.1fx)  %s\n", l, a, b, r, t, (r >= t ? "PASS" : "FAIL") }'
 }
 
+cost_line() { # label a_us b_us : a/b, i.e. throughput-equivalent ratio from CPU cost (info only)
+  awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
+    if (b <= 0) { printf "%-34s n/a\n", l; exit }
+    printf "%-38s %6.1f / %6.1f us = %.2fx  (CPU-cost view of the same ratio; info)\n", l, a, b, a / b }'
+}
+
 # ------------------------------------------------------------------- modes
 mode_grpc() { # with_ours(0/1)
   do_build
@@ -423,9 +439,12 @@ mode_grpc() { # with_ours(0/1)
     echo
     ratio_line "ours / C++ libgrpc++ (same C-core)" "${MED[0]}" "${MED[1]}" 1.0
     ratio_line "ours / grpc-go" "${MED[0]}" "${MED[2]}" 0.9
+    cost_line "server CPU per request, C++ / ours" "${SUSM[1]}" "${SUSM[0]}"
+    cost_line "server CPU per request, grpc-go / ours" "${SUSM[2]}" "${SUSM[0]}"
   else
     echo
     ratio_line "grpc-go / C++ libgrpc++" "${MED[1]}" "${MED[0]}" 0.0
+    cost_line "server CPU per request, C++ / grpc-go" "${SUSM[0]}" "${SUSM[1]}"
   fi
   cleanup
 }
@@ -450,6 +469,7 @@ mode_auth() {
   bench_targets
   echo
   ratio_line "authenticated / unauthenticated" "${MED[0]}" "${MED[1]}" 0.8
+  cost_line "server CPU per request, unauth / auth" "${SUSM[1]}" "${SUSM[0]}"
   cleanup
 }
 

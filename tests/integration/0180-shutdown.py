@@ -83,10 +83,18 @@ def run():
     T.check("Watch may announce NOT_SERVING but never anything else", all(e[1] in (T.NOT_SERVING,) for e in ev if e[0] == "msg"),
             repr(ev))
 
+    # Calls racing the signal (started within 50 ms of it, or later) may also be CANCELLED:
+    # grpc core cancels calls it has not yet handed to the application once shutdown began.
+    race = 0.05
     bad = [(round(t - t_sig, 3), c, d) for t, c, d in results
-           if c not in T.GOOD_PATH_CODES and c != C.UNAVAILABLE]
-    T.check("every unary call completed normally or was refused with UNAVAILABLE", not bad, repr(bad[:10]))
-    before_sig = [(c, d) for t, c, d in results if t < t_sig - 0.05]
+           if c not in T.GOOD_PATH_CODES and c != C.UNAVAILABLE
+           and not (c == C.CANCELLED and t >= t_sig - race)]
+    T.check("every unary call completed normally or was refused (UNAVAILABLE; CANCELLED when racing the signal)",
+            not bad, repr(bad[:10]))
+    T.log("unary calls: %d before SIGTERM, %d after; codes after: %s" % (
+        sum(1 for r in results if r[0] < t_sig), sum(1 for r in results if r[0] >= t_sig),
+        sorted({r[1].name for r in results if r[0] >= t_sig - race})))
+    before_sig = [(c, d) for t, c, d in results if t < t_sig - race]
     T.check("unary calls started before SIGTERM completed normally",
             all(c in T.GOOD_PATH_CODES for c, _ in before_sig),
             repr([x for x in before_sig if x[0] not in T.GOOD_PATH_CODES][:10]))
@@ -96,15 +104,27 @@ def run():
     T.check("a new call after exit fails UNAVAILABLE", r.code == C.UNAVAILABLE, repr(r))
     srv.stop()  # already exited: reports exit code + sanitizer-clean log
 
-    # Second run: SIGTERM while idle exits quickly; SIGINT behaves the same.
+    # Idle server (no call in flight): exits 0 well before the grace period ends, for
+    # SIGTERM and SIGINT, with no client connected and with an idle client connected.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        s2 = T.Server(name="idle-%s" % sig.name).start()
-        t0 = time.monotonic()
-        s2.signal(sig)
-        rc = s2.wait(10 * T.SLOW)
-        T.check("idle server exits 0 on %s quickly" % sig.name, rc == 0 and time.monotonic() - t0 < 3 * T.SLOW,
-                "rc=%r after %.1fs" % (rc, time.monotonic() - t0))
-        s2.stop()
+        for connected in (False, True):
+            what = "%s, %s" % (sig.name, "idle client connected" if connected else "no client")
+            s2 = T.Server(name="idle-%s-%s" % (sig.name, "conn" if connected else "noconn"),
+                          env={"TODO_SHUTDOWN_GRACE_MS": "8000"}).start()
+            if connected:
+                keep = s2.channel()
+                T.health_check(keep, "")
+            else:
+                for c in s2._channels:
+                    c.close()
+                s2._channels = []
+            t0 = time.monotonic()
+            s2.signal(sig)
+            rc = s2.wait(20 * T.SLOW)
+            took = time.monotonic() - t0
+            T.check("idle server (%s) exits 0 quickly (< 3 s; grace is 8 s)" % what,
+                    rc == 0 and took < 3 * T.SLOW, "rc=%r after %.1fs" % (rc, took))
+            s2.stop()
 
 
 T.main(run)

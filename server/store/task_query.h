@@ -1,0 +1,98 @@
+/* task_query.h - builds the SQL of one ListTasks page (and its optional count) from a
+ * ListTasksRequest: filters, search, sort and the keyset position.
+ *
+ * The SQL text is assembled ONLY from constant fragments of task_query.c and "$n"
+ * placeholders; every user value (user id, tag names, search text, timestamps, the
+ * keyset position) travels as a text parameter. Shape of a page:
+ *
+ *   SELECT <columns>, t.k::text FROM (
+ *       SELECT t.*, <key> AS k FROM tasks t
+ *       WHERE t.user_id = $1 AND <filters> [AND (<key>, t.id) > ($k::<type>, $id::uuid)]
+ *       ORDER BY <key> <dir>, t.id <dir> LIMIT $limit) t
+ *   ORDER BY t.k <dir>, t.id <dir>
+ *
+ * The inner query is what the planner sees as a plain keyset range over one of the
+ * (user_id, key, id) btrees (or a GIN bitmap + top-N sort for selective tag/search
+ * filters); the outer one evaluates the per-task subqueries of <columns> (reminders,
+ * recurrence) only for the <= page_size + 1 rows of the page. The last column is the
+ * sort key in PostgreSQL's text form, which round-trips exactly through the page token
+ * (timestamptz with microseconds and offset, 'infinity', smallint, lower(title), and
+ * float4 ranks printed shortest-exact since PostgreSQL 12).
+ *
+ * Decisions (docs: ListTasks semantics):
+ *  - completion UNSPECIFIED = ANY (AIP: an unset filter matches everything).
+ *  - order_by UNSPECIFIED = RELEVANCE when searching, else CREATED. RELEVANCE without a
+ *    search is INVALID_ARGUMENT. Ascending RELEVANCE = best first (rank descending).
+ *  - DUE sorts on due_sort ('infinity' when undated): ascending puts undated tasks last;
+ *    `descending` reverses the whole order (undated first), as for every other key.
+ *  - due_after/due_before compare due_sort (all-day tasks: local midnight of the date);
+ *    due_after never matches undated tasks.
+ *  - search whose text holds no letter or digit (only spaces/punctuation) is no search
+ *    filter; otherwise every word must match as a prefix (td_search_query, 0001).
+ *  - tag filters compare lower-cased names (tag_keys); an empty tag name is invalid.
+ * Pure: no I/O, any thread; all output lives in the caller's arena. */
+#ifndef TD_SERVER_STORE_TASK_QUERY_H
+#define TD_SERVER_STORE_TASK_QUERY_H
+#include <stdbool.h>
+
+#include "core/arena.h"
+#include "core/status.h"
+#include "todo/v1/task.pb-c.h"
+
+enum {
+    TD_TASK_QUERY_MAX_PARAMS = 24,
+    TD_TASK_QUERY_MAX_TAGS = 64,    /* per tag filter */
+    TD_TASK_QUERY_MAX_SEARCH = 256, /* bytes of search text */
+};
+
+/* The key a page is sorted on, after defaults are applied. */
+typedef enum td_task_order {
+    TD_TASK_ORDER_DUE = 1,
+    TD_TASK_ORDER_PRIORITY,
+    TD_TASK_ORDER_CREATED,
+    TD_TASK_ORDER_UPDATED,
+    TD_TASK_ORDER_TITLE,
+    TD_TASK_ORDER_RELEVANCE,
+} td_task_order;
+
+typedef struct td_task_query_in {
+    const Todo__V1__ListTasksRequest *req;
+    const char *user;       /* JWT subject */
+    const char *columns;    /* select list over alias t (TD_TASK_COLUMNS) */
+    int ncolumns;           /* number of columns in `columns` */
+    int page_size;          /* 1..500 (already validated) */
+    const char *after_key;  /* keyset position (from the page token) or NULL */
+    const char *after_id;   /* uuid text, with after_key */
+    bool with_count;        /* also build count_sql */
+} td_task_query_in;
+
+typedef struct td_task_query {
+    const char *sql;        /* page query; LIMIT page_size + 1 */
+    const char *count_sql;  /* SELECT count(*) over the same filters, or NULL */
+    const char *values[TD_TASK_QUERY_MAX_PARAMS];
+    int nparams;            /* parameters of sql */
+    int count_nparams;      /* count_sql uses values[0 .. count_nparams) */
+    int key_col;            /* result column holding the sort key text (= ncolumns) */
+    td_task_order order;
+    bool descending;        /* SQL direction of the key (RELEVANCE ascending = true) */
+} td_task_query;
+
+/* Validates the request's filters and order and builds the query. TD_OK; TD_EINVAL with
+ * *bad_field (proto field name, e.g. "priorities") and *bad_desc set; TD_ENOMEM. */
+td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_query *out,
+                              const char **bad_field, const char **bad_desc);
+
+/* True when `search` holds at least one letter or digit (ASCII alnum, or any non-ASCII
+ * byte: PostgreSQL's parser treats those as word characters). */
+bool td_task_query_search_effective(const char *search);
+
+/* Formats a google.protobuf.Timestamp as ISO 8601 UTC text with microseconds
+ * ("2026-03-01T08:00:00.123456Z") into buf (>= 40 bytes). -1 when out of the
+ * Timestamp range (0001-01-01 .. 9999-12-31) or nanos not in 0..999999999. */
+int td_task_query_timestamp_text(int64_t seconds, int32_t nanos, char *buf, size_t cap);
+
+/* Writes a PostgreSQL text[] literal of items (each double-quoted, \ and " escaped) into
+ * `a`. NULL on out of memory. */
+char *td_task_query_text_array(char *const *items, size_t n, td_arena *a);
+
+#endif

@@ -1,0 +1,215 @@
+/* task_read.c - GetTask and ListTasks handlers (see task_read.h).
+ *
+ * Invariants: every query is scoped by the JWT subject ($user parameter); the page token
+ * is verified before any of its bytes are used; a next_page_token is issued only when
+ * one more row than the page exists (LIMIT page_size + 1), so the last page has none.
+ * Single exit per handler: the pooled connection and PGresults are released at `out:`. */
+#include "task_read.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "page_token.h"
+#include "rpc/service.h"
+#include "store/task_query.h"
+#include "store/task_row.h"
+
+static const char GET_SQL[] =
+    "SELECT " TD_TASK_COLUMNS " FROM tasks t WHERE t.id = $1::uuid AND t.user_id = $2";
+
+const td_pg_stmt td_task_read_stmts[] = {
+    {.name = "td_task_get", .sql = GET_SQL, .nparams = 2, .idempotent = true},
+};
+const size_t td_task_read_nstmts = sizeof(td_task_read_stmts) / sizeof(td_task_read_stmts[0]);
+
+static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
+                          ProtobufCMessage *resp_msg, void *svc)
+{
+    const Todo__V1__GetTaskRequest *req = (const Todo__V1__GetTaskRequest *)req_msg;
+    Todo__V1__Task *resp = (Todo__V1__Task *)resp_msg;
+    td_store *store = svc;
+    td_pg_conn *conn = NULL;
+    PGresult *r = NULL;
+    unsigned char id[16];
+    char err[256] = "";
+    td_status st;
+    const char *values[2];
+
+    if (td_page_uuid_parse(req->id, id) != 0) {
+        st = td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
+        goto out;
+    }
+    if ((conn = td_store_acquire(store, call)) == NULL) {
+        st = TD_EUNAVAIL; /* the error is already on the call */
+        goto out;
+    }
+    values[0] = req->id;
+    values[1] = td_rpc_call_user(call);
+    r = td_pg_exec(conn, "td_task_get", 2, values, NULL, NULL, 0, &st, err, sizeof(err));
+    if (r == NULL) {
+        st = td_store_fail(call, st, "get task", err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        st = td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
+        goto out;
+    }
+    st = td_task_from_row(r, 0, 0, td_rpc_call_arena(call), resp);
+    if (st != TD_OK)
+        st = td_store_fail(call, st, "get task", NULL);
+out:
+    PQclear(r);
+    td_store_release(store, conn);
+    return st;
+}
+
+/* Canonical bytes of what a page token is bound to: the request minus page_size,
+ * page_token and include_total_size (which may change between pages). */
+static td_status query_hash(td_rpc_call *call, const Todo__V1__ListTasksRequest *req,
+                            unsigned char out[TD_PAGE_TOKEN_HASH_LEN])
+{
+    Todo__V1__ListTasksRequest c = *req;
+    uint8_t *buf;
+    size_t n;
+    c.page_size = 0;
+    c.page_token = (char *)protobuf_c_empty_string;
+    c.include_total_size = 0;
+    n = protobuf_c_message_get_packed_size(&c.base);
+    buf = td_arena_alloc(td_rpc_call_arena(call), n + 1);
+    if (buf == NULL)
+        return TD_ENOMEM;
+    protobuf_c_message_pack(&c.base, buf);
+    td_page_token_query_hash(td_rpc_call_user(call), buf, n, out);
+    return TD_OK;
+}
+
+static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
+                            ProtobufCMessage *resp_msg, void *svc)
+{
+    const Todo__V1__ListTasksRequest *req = (const Todo__V1__ListTasksRequest *)req_msg;
+    Todo__V1__ListTasksResponse *resp = (Todo__V1__ListTasksResponse *)resp_msg;
+    td_store *store = svc;
+    td_arena *a = td_rpc_call_arena(call);
+    td_pg_conn *conn = NULL;
+    PGresult *r = NULL, *cr = NULL;
+    unsigned char qh[TD_PAGE_TOKEN_HASH_LEN];
+    td_page_cursor cur = {0};
+    td_task_query q;
+    td_task_query_in in = {0};
+    const char *bad_field = NULL, *bad_desc = NULL, *why = NULL;
+    char err[256] = "";
+    td_status st;
+    int page_size = req->page_size, rows, shown;
+
+    if (page_size < 0) {
+        td_rpc_call_add_violation(call, "page_size", "must not be negative");
+        st = td_rpc_call_fail(call, TD_EINVAL, "page_size: must not be negative");
+        goto out;
+    }
+    if (page_size == 0)
+        page_size = TD_TASK_PAGE_DEFAULT;
+    if (page_size > TD_TASK_PAGE_MAX)
+        page_size = TD_TASK_PAGE_MAX;
+    if ((st = query_hash(call, req, qh)) != TD_OK) {
+        st = td_rpc_call_fail(call, st, "out of memory");
+        goto out;
+    }
+    if (req->page_token != NULL && req->page_token[0] != '\0') {
+        st = td_page_token_decode(store->page_key, qh, req->page_token, a, &cur, &why);
+        if (st == TD_EINVAL) {
+            td_rpc_call_add_violation(call, "page_token", why);
+            st = td_rpc_call_fail(call, TD_EINVAL, "page_token: %s", why);
+            goto out;
+        }
+        if (st != TD_OK) {
+            st = td_rpc_call_fail(call, st, "page_token: cannot decode");
+            goto out;
+        }
+    }
+    in.req = req;
+    in.user = td_rpc_call_user(call);
+    in.columns = TD_TASK_COLUMNS;
+    in.ncolumns = TD_TASK_NCOLUMNS;
+    in.page_size = page_size;
+    in.after_key = cur.key;
+    in.after_id = cur.key != NULL ? cur.id : NULL;
+    in.with_count = req->include_total_size;
+    st = td_task_query_build(&in, a, &q, &bad_field, &bad_desc);
+    if (st == TD_EINVAL) {
+        td_rpc_call_add_violation(call, bad_field, bad_desc);
+        st = td_rpc_call_fail(call, TD_EINVAL, "%s: %s", bad_field, bad_desc);
+        goto out;
+    }
+    if (st != TD_OK) {
+        st = td_rpc_call_fail(call, st, "out of memory");
+        goto out;
+    }
+
+    if ((conn = td_store_acquire(store, call)) == NULL) {
+        st = TD_EUNAVAIL;
+        goto out;
+    }
+    r = td_pg_exec_sql(conn, q.sql, q.nparams, q.values, &st, err, sizeof(err));
+    if (r == NULL) {
+        st = td_store_fail(call, st, "list tasks", err);
+        goto out;
+    }
+    rows = PQntuples(r);
+    shown = rows > page_size ? page_size : rows;
+    resp->tasks = td_arena_alloc(a, sizeof(*resp->tasks) * (size_t)(shown > 0 ? shown : 1));
+    if (resp->tasks == NULL) {
+        st = td_rpc_call_fail(call, TD_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < shown; i++) {
+        Todo__V1__Task *t = td_arena_alloc(a, sizeof(*t));
+        if (t == NULL) {
+            st = td_rpc_call_fail(call, TD_ENOMEM, "out of memory");
+            goto out;
+        }
+        todo__v1__task__init(t);
+        if ((st = td_task_from_row(r, i, 0, a, t)) != TD_OK) {
+            st = td_store_fail(call, st, "list tasks", NULL);
+            goto out;
+        }
+        resp->tasks[resp->n_tasks++] = t;
+    }
+    if (rows > page_size && shown > 0) {
+        const char *key = PQgetvalue(r, shown - 1, q.key_col);
+        char *tok = td_page_token_encode(store->page_key, qh, key,
+                                         (size_t)PQgetlength(r, shown - 1, q.key_col),
+                                         PQgetvalue(r, shown - 1, 0), a, &st);
+        if (tok == NULL) {
+            st = td_store_fail(call, st == TD_EINVAL ? TD_EINTERNAL : st, "page token", NULL);
+            goto out;
+        }
+        resp->next_page_token = tok;
+    }
+    if (q.count_sql != NULL) {
+        long long total;
+        cr = td_pg_exec_sql(conn, q.count_sql, q.count_nparams, q.values, &st, err, sizeof(err));
+        if (cr == NULL) {
+            st = td_store_fail(call, st, "count tasks", err);
+            goto out;
+        }
+        total = PQntuples(cr) == 1 ? strtoll(PQgetvalue(cr, 0, 0), NULL, 10) : 0;
+        resp->total_size = total > INT32_MAX ? INT32_MAX : (int32_t)total;
+    }
+    st = TD_OK;
+out:
+    PQclear(cr);
+    PQclear(r);
+    td_store_release(store, conn);
+    return st;
+}
+
+td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *store)
+{
+    td_status st = td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "GetTask",
+                                            get_task, store);
+    if (st == TD_OK)
+        st = td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "ListTasks",
+                                      list_tasks, store);
+    return st;
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tests/bench/list_tasks.sh - benchmark 3 of issue 3: ListTasks latency per filter/sort
+# combination, on a 10,000-task user and on a 1,000,000-task user of a >= 2M-row
+# database built by tests/bench/gen_tasks.sql. Hand-run; never part of the test command.
+#
+#   tests/bench/list_tasks.sh gen       create + migrate + fill the bench database (~5 min)
+#   tests/bench/list_tasks.sh pgbench   every combination via pgbench (the exact SQL the
+#                                       server sends, from tests/bench/list_sql.c)
+#   tests/bench/list_tasks.sh explain   EXPLAIN (ANALYZE, BUFFERS) of every combination
+#
+# Method: pgbench -n -M extended (bind parameters + a custom plan per call, like the
+# server's PQexecParams), -c 8 -j 2, --log; p50/p99 from the per-transaction latencies.
+# Targets: 10k user p99 <= 25 ms for every combination; 1M user p99 <= 25 ms for
+# index-backed filter/sort pages and <= 100 ms for ranked search (search_*_rank).
+# Knobs: LIST_DB_URL, LIST_BUILD (build dir with lib/libtd.a), LIST_T (seconds per combo,
+# default 5), LIST_USERS ("user42 userbig"), LIST_ONLY (regex on combo names).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+URL=${LIST_DB_URL:-postgresql://todo@127.0.0.1:5433/todo_bench}
+B=${LIST_BUILD:-$ROOT/build-list}
+T=${LIST_T:-5}
+USERS=${LIST_USERS:-"user42 userbig"}
+ONLY=${LIST_ONLY:-.}
+WORK=$(mktemp -d /tmp/list_tasks.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+gen_sql() { # gen_sql USER DIR
+  mkdir -p "$2"
+  if [ ! -x "$WORK/list_sql" ]; then
+    # shellcheck disable=SC2046
+    gcc -std=c11 -D_GNU_SOURCE -O1 -I"$ROOT/lib" -I"$ROOT/server" -I"$B/proto/gen" \
+      $(pkg-config --cflags libpq) "$HERE/list_sql.c" -o "$WORK/list_sql" \
+      "$B/lib/libtd.a" "$B/proto/libtd_proto.a" $(pkg-config --libs libprotobuf-c libpq)
+  fi
+  "$WORK/list_sql" "$2" "$1"
+}
+
+vars_args() { # prints -D args, one per line, for a .vars file
+  while IFS= read -r line; do printf -- '-D\n%s\n' "$line"; done <"$1"
+}
+
+case "${1:-pgbench}" in
+gen)
+  createdb -h 127.0.0.1 -p 5433 -U todo todo_bench 2>/dev/null || true
+  TODO_DATABASE_URL=$URL "${TD_SERVER_BIN:-$B/server/todo-server}" migrate
+  time psql -X -q -v ON_ERROR_STOP=1 "$URL" -f "$HERE/gen_tasks.sql"
+  ;;
+explain)
+  for u in $USERS; do
+    gen_sql "$u" "$WORK/$u"
+    while read -r c; do
+      [[ $c =~ $ONLY ]] || continue
+      echo "=== $u $c"
+      # psql quotes each value itself (:'pN'); EXPLAIN of literals = the custom plan.
+      mapfile -t vargs < <(while IFS= read -r line; do printf -- '-v\n%s\n' "$line"; done <"$WORK/$u/$c.vars")
+      sed -E "s/:(p[0-9]+)/:'\\1'/g; s/^/EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) /" "$WORK/$u/$c.sql" |
+        psql -X -q "${vargs[@]}" "$URL" | grep -v '^$'
+    done <"$WORK/$u/combos.txt"
+  done
+  ;;
+pgbench)
+  printf '%-6s %-28s %9s %9s %9s %8s %s\n' user combo tps p50_ms p99_ms target verdict
+  fail=0
+  for u in $USERS; do
+    gen_sql "$u" "$WORK/$u"
+    while read -r c; do
+      [[ $c =~ $ONLY ]] || continue
+      mapfile -t dargs < <(vars_args "$WORK/$u/$c.vars")
+      rm -f "$WORK"/pgbench_log.*
+      out=$(cd "$WORK" && pgbench -n -M extended -c 8 -j 2 -T "$T" --log \
+              --log-prefix=pgbench_log "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" 2>&1) || {
+        echo "$u $c: pgbench failed"; echo "$out" | tail -5; fail=1; continue; }
+      tps=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3; exit}')
+      target=25
+      if [ "$u" != user42 ] && [[ $c == search_*_rank ]]; then target=100; fi
+      read -r p50 p99 < <(cat "$WORK"/pgbench_log.* | awk '{print $3}' | sort -n |
+        awk '{a[NR]=$1} END {i50=int(NR*0.50); i99=int(NR*0.99); if(i50<1)i50=1; if(i99<1)i99=1;
+             printf "%.2f %.2f\n", a[i50]/1000, a[i99]/1000}')
+      verdict=PASS
+      awk -v p="$p99" -v t="$target" 'BEGIN{exit !(p > t)}' && { verdict=FAIL; fail=1; }
+      printf '%-6s %-28s %9s %9s %9s %8s %s\n' "${u:0:6}" "$c" "$tps" "$p50" "$p99" "$target" "$verdict"
+    done <"$WORK/$u/combos.txt"
+  done
+  exit $fail
+  ;;
+*) sed -n '2,20p' "$0"; exit 2 ;;
+esac

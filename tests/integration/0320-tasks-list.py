@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""0320-tasks-list: ListTasks filters, sorting, search and page tokens.
+
+Filter by priority; sort by due ascending (no-due last) and by the other keys with the id
+tie-breaker; search by tag name and by title prefix ("gro" finds "Groceries"); SQL/regex
+metacharacters in the search are plain text (no error, no match explosion); page_size
+default/limits; tampered or mismatched page_token -> INVALID_ARGUMENT.
+"""
+import base64
+import datetime
+
+import tdtest as T
+import tdtasks as TT
+from tdtasks import OK, check_invalid
+
+
+def priority_filter(srv):
+    u = TT.User(srv)
+    made = {}
+    for p in ("LOW", "MEDIUM", "HIGH", "URGENT"):
+        for i in range(2):
+            t = u.create_ok("%s %d" % (p.lower(), i), priority="PRIORITY_" + p)
+            made.setdefault(p, set()).add(t.id)
+    got = set(u.ids(priorities=["PRIORITY_HIGH"]))
+    T.check("priorities [HIGH] -> exactly the HIGH tasks", got == made["HIGH"], got)
+    got = set(u.ids(priorities=["PRIORITY_HIGH", "PRIORITY_URGENT"]))
+    T.check("priorities [HIGH, URGENT] -> exactly those", got == made["HIGH"] | made["URGENT"], got)
+    T.check("no priority filter -> all 8", len(u.ids()) == 8)
+    lst = u.list_all(order_by="TASK_ORDER_BY_PRIORITY")
+    T.check("order by priority ascending (LOW first)",
+            [t.priority for t in lst] == sorted(t.priority for t in lst)
+            and lst and lst[0].priority == 1, [t.priority for t in lst])
+    lst = u.list_all(order_by="TASK_ORDER_BY_PRIORITY", descending=True)
+    T.check("order by priority descending (URGENT first)",
+            [t.priority for t in lst] == sorted((t.priority for t in lst), reverse=True),
+            [t.priority for t in lst])
+    # tie-breaker: within one priority, ids ascending (asc) / descending (desc)
+    asc = [(t.priority, t.id) for t in u.list_all(order_by="TASK_ORDER_BY_PRIORITY")]
+    T.check("equal priorities ordered by id (stable tie-breaker)", asc == sorted(asc), asc)
+    r = u.list(priorities=["PRIORITY_LOW"], include_total_size=True)
+    T.check("include_total_size counts the filter", r.code == OK and r.response.total_size == 2,
+            TT.res(r) if r.code != OK else r.response.total_size)
+
+
+def sort_by_due(srv):
+    u = TT.User(srv)
+    base = TT.now_utc() + datetime.timedelta(days=3)
+    spec = [("due +3h", 3), ("no due A", None), ("due +1h", 1), ("due +2h", 2), ("no due B", None),
+            ("due -5h", -5)]
+    for title, h in spec:
+        if h is None:
+            u.create_ok(title)
+        else:
+            u.create_ok(title, due={"due_time": TT.rfc3339(base + datetime.timedelta(hours=h))})
+    # an all-day task ten days later (sorts after every timed one, before no-due)
+    day = (base + datetime.timedelta(days=10)).date()
+    u.create_ok("all-day +10d", due={"due_date": {"year": day.year, "month": day.month,
+                                                   "day": day.day}})
+    got = u.titles(order_by="TASK_ORDER_BY_DUE")
+    T.check("sort by due ascending, no-due last",
+            got[:5] == ["due -5h", "due +1h", "due +2h", "due +3h", "all-day +10d"]
+            and sorted(got[5:]) == ["no due A", "no due B"], got)
+    got = u.titles(order_by="TASK_ORDER_BY_DUE", page_size=2)
+    T.check("sort by due ascending, walked in pages of 2, same order",
+            got[:5] == ["due -5h", "due +1h", "due +2h", "due +3h", "all-day +10d"]
+            and sorted(got[5:]) == ["no due A", "no due B"], got)
+    desc = u.titles(order_by="TASK_ORDER_BY_DUE", descending=True)
+    timed = [t for t in desc if not t.startswith("no due")]
+    T.check("sort by due descending reverses the dated tasks",
+            timed == ["all-day +10d", "due +3h", "due +2h", "due +1h", "due -5h"], desc)
+    got = u.titles(order_by="TASK_ORDER_BY_TITLE")
+    T.check("sort by title (case-insensitive)", got == sorted(got, key=str.lower), got)
+    got = u.list_all(order_by="TASK_ORDER_BY_CREATED")
+    keys = [(t.create_time.seconds, t.create_time.nanos) for t in got]
+    T.check("sort by created ascending", keys == sorted(keys), keys)
+    lo = TT.rfc3339(base)
+    hi = TT.rfc3339(base + datetime.timedelta(hours=2, minutes=30))
+    got = sorted(u.titles(due_after=lo, due_before=hi))
+    T.check("due range [base, base+2.5h)", got == ["due +1h", "due +2h"], got)
+
+
+def search(srv):
+    u = TT.User(srv)
+    docs = {
+        "Groceries for the week": dict(tags=["Errands"]),
+        "100% done report": {},
+        "snake_case_name": {},
+        "O'Reilly book": {},
+        "regex a.*b literal": {},
+        "back\\slash path": {},
+        "Plain task": dict(description="nothing special here"),
+        "Call mom": dict(description="about the groceries list"),
+        "Tagged only": dict(tags=["Household"]),
+    }
+    ids = {}
+    for title, kw in docs.items():
+        ids[u.create_ok(title, **kw).id] = title
+
+    def s(query, **kw):
+        r = u.list(search=query, page_size=100, **kw)
+        if r.code != OK:
+            return None, r
+        return sorted(t.title for t in r.response.tasks), r
+
+    got, r = s("gro")
+    T.check("search 'gro' finds 'Groceries for the week' (prefix)",
+            got is not None and "Groceries for the week" in got, got or TT.res(r))
+    T.check("search 'gro' also matches the description word 'groceries'",
+            got is not None and "Call mom" in got, got)
+    T.check("search 'gro' matches nothing else", got is not None and
+            set(got) <= {"Groceries for the week", "Call mom"}, got)
+    got, r = s("GROCER")
+    T.check("search is case-insensitive ('GROCER')", got is not None
+            and "Groceries for the week" in got, got or TT.res(r))
+    got, r = s("wee")
+    T.check("prefix of a later word ('wee' -> week)", got == ["Groceries for the week"],
+            got or TT.res(r))
+    got, r = s("errands")
+    T.check("search by tag name 'errands'", got == ["Groceries for the week"], got or TT.res(r))
+    got, r = s("house")
+    T.check("search by tag-name prefix 'house'", got == ["Tagged only"], got or TT.res(r))
+    got, r = s("gro week")
+    T.check("two words are AND-ed ('gro week')", got == ["Groceries for the week"],
+            got or TT.res(r))
+    got, r = s("o'reilly")
+    T.check("apostrophe is text: \"o'reilly\" finds O'Reilly", got == ["O'Reilly book"],
+            got or TT.res(r))
+    got, r = s("gro", order_by="TASK_ORDER_BY_RELEVANCE")
+    T.check("relevance: title match ranks above description match",
+            got is not None and [t.title for t in r.response.tasks][:1] == ["Groceries for the week"],
+            [t.title for t in r.response.tasks] if r.code == OK else TT.res(r))
+    # Metacharacters: no error, and never a task that does not contain the text.
+    allowed = {"%": {"100% done report"}, "_": {"snake_case_name"},
+               "'; DROP TABLE tasks;--": set(), ".*": {"regex a.*b literal"},
+               "\\": {"back\\slash path"}, "%%": {"100% done report"}, "*": set(),
+               "a%": {"regex a.*b literal", "Call mom"}, "(": set(), "&|!:*": set(), "'": {"O'Reilly book"},
+               "\"": set(), "$1": {"100% done report"}, "\x5c\x27": set()}
+    for query, ok_set in allowed.items():
+        got, r = s(query)
+        if got is None:
+            T.fail("search %r is not an error" % query, TT.res(r))
+            continue
+        T.check("search %r: no error, no match explosion (got %d)" % (query, len(got)),
+                set(got) <= ok_set and "Plain task" not in got, got)
+    n = TT.psql("SELECT count(*) FROM tasks WHERE user_id=%s" % TT.q(u.sub))
+    T.check("tasks table intact after the injection-looking search", n == str(len(docs)), n)
+    got, r = s("   ")
+    T.check("whitespace-only search -> OK (treated as no search) or INVALID_ARGUMENT",
+            r.code in (OK, TT.INVALID), TT.res(r))
+    got, r = s("zzzznotthere")
+    T.check("search with no match -> empty", got == [], got or TT.res(r))
+    got, r = s("gro", tags_any=["errands"])
+    T.check("search combines with the tag filter", got == ["Groceries for the week"],
+            got or TT.res(r))
+
+
+def page_tokens(srv):
+    u = TT.User(srv)
+    for i in range(12):
+        u.create_ok("page %02d" % i, priority="PRIORITY_HIGH" if i % 2 else "PRIORITY_LOW")
+    r = u.list()
+    T.check("page_size 0 -> default (all 12 fit in 50), no next token",
+            r.code == OK and len(r.response.tasks) == 12 and not r.response.next_page_token,
+            TT.res(r))
+    r = u.list(page_size=5)
+    if r.code != OK:
+        raise TT.Failure("ListTasks page_size 5: %s" % TT.res(r))
+    T.check("page_size 5 -> 5 tasks and a next token", len(r.response.tasks) == 5
+            and r.response.next_page_token, len(r.response.tasks))
+    tok = r.response.next_page_token
+    r2 = u.list(page_size=5, page_token=tok)
+    T.check("token gives the next page", r2.code == OK and len(r2.response.tasks) == 5 and
+            not ({t.id for t in r2.response.tasks} & {t.id for t in r.response.tasks}), TT.res(r2))
+    r = u.list(page_size=1000)
+    T.check("page_size 1000 -> clamped to <= 500 or INVALID_ARGUMENT",
+            r.code == TT.INVALID or (r.code == OK and len(r.response.tasks) <= 500), TT.res(r))
+
+    def tamper(t):
+        out = []
+        for i in (0, len(t) // 2, len(t) - 2):
+            c = t[i]
+            out.append(t[:i] + ("A" if c != "A" else "B") + t[i + 1:])
+        try:
+            pad = "=" * (-len(t) % 4)
+            raw = bytearray(base64.urlsafe_b64decode(t + pad))
+            raw[len(raw) // 3] ^= 0x01
+            out.append(base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("="))
+        except Exception:  # noqa: BLE001 - token not base64url: character flips suffice
+            pass
+        out.append(t[:-3])
+        out.append(t + "AAAA")
+        return out
+
+    for i, bad in enumerate(tamper(tok)):
+        check_invalid("tampered page_token #%d -> INVALID_ARGUMENT naming page_token" % i,
+                      u.list(page_size=5, page_token=bad), "page_token")
+    check_invalid("page_token with different filters -> INVALID_ARGUMENT",
+                  u.list(page_size=5, page_token=tok, priorities=["PRIORITY_HIGH"]))
+    check_invalid("page_token with different order -> INVALID_ARGUMENT",
+                  u.list(page_size=5, page_token=tok, order_by="TASK_ORDER_BY_TITLE"))
+    # a token of user A replayed by user B must not reveal A's tasks
+    b = TT.User(srv)
+    r = b.list(page_size=5, page_token=tok)
+    T.check("another user's page_token -> INVALID_ARGUMENT or an empty page",
+            r.code == TT.INVALID or (r.code == OK and not r.response.tasks), TT.res(r))
+
+
+def run():
+    srv = TT.start_server()
+    TT.section("filter by priority", priority_filter, srv)
+    TT.section("sort by due", sort_by_due, srv)
+    TT.section("search", search, srv)
+    TT.section("page tokens", page_tokens, srv)
+    srv.stop()
+
+
+if __name__ == "__main__":
+    T.main(run)

@@ -1,0 +1,275 @@
+/* check_task_query.c - unit tests for server/store/task_query.c: the SQL and parameters
+ * of ListTasks for filter/sort combinations, keyset direction (including RELEVANCE,
+ * whose ascending order is rank-descending), defaults, validation naming the field, and
+ * the rule that no request byte ever reaches the SQL text.
+ * The module is compiled into this test (it lives in server/, not in libtd). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../server/store/task_query.c"
+
+#define COLS "t.id::text, t.title"
+
+static td_arena *A;
+static td_task_query Q;
+static const char *FIELD, *DESC;
+
+static td_status run(const Todo__V1__ListTasksRequest *r, const char *key, const char *id,
+                       bool count)
+{
+    td_task_query_in in = {.req = r, .user = "user42", .columns = COLS, .ncolumns = 2,
+                           .page_size = 50, .after_key = key, .after_id = id,
+                           .with_count = count};
+    return td_task_query_build(&in, A, &Q, &FIELD, &DESC);
+}
+
+/* Highest $n used in sql. */
+static int max_param(const char *sql)
+{
+    int m = 0;
+    for (const char *p = strchr(sql, '$'); p != NULL; p = strchr(p + 1, '$')) {
+        int n = (int)strtol(p + 1, NULL, 10);
+        if (n > m)
+            m = n;
+    }
+    return m;
+}
+
+static void setup(void) { A = td_arena_new(1 << 16); }
+static void teardown(void) { td_arena_destroy(A); }
+
+START_TEST(defaults)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert_str_eq(Q.sql, "SELECT " COLS ", t.k::text FROM (SELECT t.*, t.created_at AS k "
+                            "FROM tasks t WHERE t.user_id = $1 ORDER BY t.created_at, t.id "
+                            "LIMIT $2) t ORDER BY t.k, t.id");
+    ck_assert_int_eq(Q.nparams, 2);
+    ck_assert_str_eq(Q.values[0], "user42");
+    ck_assert_str_eq(Q.values[1], "51");
+    ck_assert_int_eq(Q.key_col, 2);
+    ck_assert_ptr_null(Q.count_sql);
+    ck_assert_int_eq(Q.order, TD_TASK_ORDER_CREATED);
+}
+END_TEST
+
+START_TEST(keyset_directions)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
+    ck_assert_int_eq(run(&r, "infinity", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "AND (t.due_sort, t.id) > ($2::timestamptz, $3::uuid)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY t.due_sort, t.id LIMIT $4"));
+    ck_assert_str_eq(Q.values[1], "infinity");
+    r.descending = true;
+    ck_assert_int_eq(run(&r, "infinity", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "AND (t.due_sort, t.id) < ($2::timestamptz, $3::uuid)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY t.due_sort DESC, t.id DESC LIMIT $4"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, ") t ORDER BY t.k DESC, t.id DESC"));
+
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_TITLE;
+    r.descending = false;
+    ck_assert_int_eq(run(&r, "buy milk", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "(lower(t.title), t.id) > ($2::text, $3::uuid)"));
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_PRIORITY;
+    ck_assert_int_eq(run(&r, "3", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "(t.priority, t.id) > ($2::smallint, $3::uuid)"));
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_UPDATED;
+    ck_assert_int_eq(run(&r, "x", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "(t.updated_at, t.id) > ($2::timestamptz, $3::uuid)"));
+}
+END_TEST
+
+START_TEST(relevance)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    r.search = "gro";
+    ck_assert_int_eq(run(&r, "0.0607927", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_int_eq(Q.order, TD_TASK_ORDER_RELEVANCE); /* default when searching */
+    ck_assert(Q.descending);                            /* best first */
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $2)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "(ts_rank(t.search, td_search_query($2)), t.id) < "
+                                        "($3::real, $4::uuid)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)) DESC, "
+                                        "t.id DESC LIMIT $5"));
+    ck_assert_str_eq(Q.values[1], "gro");
+    r.descending = true; /* worst first */
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert(!Q.descending);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)), t.id LIMIT"));
+    /* explicit order with search: search filters, the key sorts */
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert_int_eq(Q.order, TD_TASK_ORDER_DUE);
+    ck_assert_ptr_null(strstr(Q.sql, "ts_rank"));
+}
+END_TEST
+
+START_TEST(empty_search_is_no_filter)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    r.search = "  &|!():* ";
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert_int_eq(Q.order, TD_TASK_ORDER_CREATED);
+    ck_assert_ptr_null(strstr(Q.sql, "search"));
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_RELEVANCE;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "order_by");
+    ck_assert(td_task_query_search_effective("é"));
+    ck_assert(td_task_query_search_effective("x"));
+    ck_assert(!td_task_query_search_effective(""));
+    ck_assert(!td_task_query_search_effective(NULL));
+}
+END_TEST
+
+START_TEST(all_filters_and_count)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Todo__V1__Priority pr[] = {TODO__V1__PRIORITY__PRIORITY_URGENT,
+                               TODO__V1__PRIORITY__PRIORITY_LOW,
+                               TODO__V1__PRIORITY__PRIORITY_URGENT};
+    char *any[] = {"Work", "Ho\"me"};
+    char *all[] = {"a\\b"};
+    ts.seconds = 1767225600; /* 2026-01-01 */
+    ts.nanos = 123456789;
+    r.completion = TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_OPEN;
+    r.n_priorities = 3;
+    r.priorities = pr;
+    r.n_tags_any = 2;
+    r.tags_any = any;
+    r.n_tags_all = 1;
+    r.tags_all = all;
+    r.due_after = r.due_before = r.create_after = r.create_before = &ts;
+    r.update_after = r.update_before = &ts;
+    r.overdue_only = r.no_due_date = r.recurring_only = true;
+    r.search = "buy milk";
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_PRIORITY;
+    ck_assert_int_eq(run(&r, "4", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", true), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.completed_at IS NULL"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.priority = ANY($2::smallint[])"));
+    ck_assert_str_eq(Q.values[1], "{1,4}");
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) && td_user_keys($1, td_lower_array($3::text[]))"));
+    ck_assert_str_eq(Q.values[2], "{\"Work\",\"Ho\\\"me\"}");
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) @> td_user_keys($1, td_lower_array($4::text[]))"));
+    ck_assert_str_eq(Q.values[3], "{\"a\\\\b\"}");
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity'"));
+    ck_assert_str_eq(Q.values[4], "2026-01-01T00:00:00.123456Z");
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort < $6::timestamptz"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.overdue_at <= now()"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort = 'infinity'"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "EXISTS (SELECT 1 FROM recurrence_rules rr WHERE rr.task_id = t.id)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.created_at >= $7::timestamptz AND t.created_at < $8::timestamptz"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.updated_at >= $9::timestamptz AND t.updated_at < $10::timestamptz"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11)"));
+    ck_assert_int_eq(Q.count_nparams, 11);
+    ck_assert_int_eq(Q.nparams, 14);
+    ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+    ck_assert_ptr_nonnull(Q.count_sql);
+    ck_assert_int_eq(max_param(Q.count_sql), Q.count_nparams);
+    ck_assert_ptr_null(strstr(Q.count_sql, "LIMIT"));
+    ck_assert_ptr_null(strstr(Q.count_sql, "t.id) >"));
+    ck_assert(strncmp(Q.count_sql, "SELECT count(*) FROM tasks t WHERE t.user_id = $1", 49) == 0);
+}
+END_TEST
+
+START_TEST(user_text_never_in_sql)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    char *evil[] = {"x'); DROP TABLE tasks; --"};
+    r.search = "zz'; DELETE FROM tasks; --";
+    r.n_tags_any = 1;
+    r.tags_any = evil;
+    ck_assert_int_eq(run(&r, "q' OR '1'='1", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", true), TD_OK);
+    ck_assert_ptr_null(strstr(Q.sql, "DROP"));
+    ck_assert_ptr_null(strstr(Q.sql, "DELETE"));
+    ck_assert_ptr_null(strstr(Q.sql, "user42"));
+    ck_assert_ptr_null(strstr(Q.sql, "'1'='1"));
+    ck_assert_ptr_null(strstr(Q.count_sql, "DELETE"));
+    ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+}
+END_TEST
+
+START_TEST(validation_names_field)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    Todo__V1__Priority pr[] = {(Todo__V1__Priority)0};
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    char *empty[] = {""};
+    static char big[300];
+
+    r.n_priorities = 1;
+    r.priorities = pr;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "priorities");
+    pr[0] = (Todo__V1__Priority)9;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    r.n_priorities = 0;
+
+    r.completion = (Todo__V1__CompletionFilter)7;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "completion");
+    r.completion = 0;
+
+    r.order_by = (Todo__V1__TaskOrderBy)42;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "order_by");
+    r.order_by = 0;
+
+    r.n_tags_all = 1;
+    r.tags_all = empty;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "tags_all");
+    r.n_tags_all = 0;
+
+    ts.seconds = 253402300800LL; /* 10000-01-01 */
+    r.update_before = &ts;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "update_before");
+    ts.seconds = 0;
+    ts.nanos = -1;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    r.update_before = NULL;
+
+    memset(big, 'a', sizeof(big) - 1);
+    r.search = big;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "search");
+}
+END_TEST
+
+START_TEST(timestamps)
+{
+    char b[48];
+    ck_assert_int_eq(td_task_query_timestamp_text(0, 0, b, sizeof(b)), 0);
+    ck_assert_str_eq(b, "1970-01-01T00:00:00.000000Z");
+    ck_assert_int_eq(td_task_query_timestamp_text(-62135596800LL, 0, b, sizeof(b)), 0);
+    ck_assert_str_eq(b, "0001-01-01T00:00:00.000000Z");
+    ck_assert_int_eq(td_task_query_timestamp_text(253402300799LL, 999999999, b, sizeof(b)), 0);
+    ck_assert_str_eq(b, "9999-12-31T23:59:59.999999Z");
+    ck_assert_int_eq(td_task_query_timestamp_text(-62135596801LL, 0, b, sizeof(b)), -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("task_query");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, keyset_directions);
+    tcase_add_test(tc, relevance);
+    tcase_add_test(tc, empty_search_is_no_filter);
+    tcase_add_test(tc, all_filters_and_count);
+    tcase_add_test(tc, user_text_never_in_sql);
+    tcase_add_test(tc, validation_names_field);
+    tcase_add_test(tc, timestamps);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
