@@ -5,6 +5,7 @@
  * them with sigwait(); gRPC workers, the PostgreSQL monitor and the metrics HTTP thread
  * run meanwhile. Shutdown order: health NOT_SERVING -> RPC graceful shutdown -> monitor
  * -> metrics -> free, so nothing is freed while a thread can still reach it. */
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -130,11 +131,19 @@ static int serve(server_app *app)
     size_t nnames = 0, n = 0;
     const char *const *names = td_api_service_names(&nnames);
 
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Cores we may run on (taskset, cgroups' cpusets), not cores the machine has. */
+    cpu_set_t cpus;
+    int ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
     /* Handlers block on PostgreSQL, so more threads than cores; one connection each. */
-    int threads =
-        app->cfg.grpc_threads > 0 ? app->cfg.grpc_threads : (int)(ncpu > 1 ? 4 * ncpu : 4);
+    int threads = app->cfg.grpc_threads > 0 ? app->cfg.grpc_threads : (ncpu > 1 ? 4 * ncpu : 4);
     if (td_config_require_jwt(&app->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "todo-server: %s\n", err);
+        return 2;
+    }
+    /* Key material is part of the configuration: a bad key stops start-up like a bad value,
+     * before anything touches the database. */
+    app->auth = td_auth_new(&app->cfg, err, sizeof(err));
+    if (app->auth == NULL) {
         fprintf(stderr, "todo-server: %s\n", err);
         return 2;
     }
@@ -148,11 +157,6 @@ static int serve(server_app *app)
         goto out;
     }
     app->health = td_health_new(names, nnames);
-    app->auth = td_auth_new(&app->cfg, err, sizeof(err));
-    if (app->auth == NULL) {
-        td_log_error("server", "auth: %s", err);
-        goto out;
-    }
     if (app->cfg.rate_limit_rps > 0) {
         app->ratelimit = td_ratelimit_new(app->cfg.redis_url, app->cfg.rate_limit_rps, app->metrics,
                                           err, sizeof(err));
@@ -240,9 +244,9 @@ static int serve(server_app *app)
     sigwait(&set, &sig);
     td_log_info("server", "%s received: shutting down (grace %d ms)",
                 sig == SIGTERM ? "SIGTERM" : "SIGINT", app->cfg.shutdown_grace_ms);
-    td_health_set_all(app->health, TD_HEALTH_NOT_SERVING);
-    td_pg_monitor_stop(app->monitor); /* so it cannot flip health back to SERVING */
+    td_pg_monitor_stop(app->monitor); /* first, so a probe in flight cannot undo the next line */
     app->monitor = NULL;
+    td_health_set_all(app->health, TD_HEALTH_NOT_SERVING);
     td_rpc_server_shutdown(app->rpc, app->cfg.shutdown_grace_ms);
     td_log_info("server", "stopped");
     rc = 0;

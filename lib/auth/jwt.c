@@ -533,17 +533,17 @@ static EVP_PKEY *load_rsa(const td_jwt_opts *opts, char *err, size_t cap)
     else
         bio = BIO_new_mem_buf(opts->rs256_pem, -1);
     if (bio == NULL) {
-        set_err(err, cap, "cannot read RS256 public key");
+        set_err(err, cap, "TODO_JWT_PUBLIC_KEY_FILE: cannot read the RS256 public key");
         goto out;
     }
     dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL,
                                          NULL);
     if (dctx == NULL || !OSSL_DECODER_from_bio(dctx, bio) || pkey == NULL) {
-        set_err(err, cap, "RS256 public key: not an RSA public key in PEM");
+        set_err(err, cap, "TODO_JWT_PUBLIC_KEY_FILE: not an RSA public key in PEM");
         goto out;
     }
     if (!EVP_PKEY_is_a(pkey, "RSA") || EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS) {
-        set_err(err, cap, "RS256 public key: need an RSA key of >= 2048 bits");
+        set_err(err, cap, "TODO_JWT_PUBLIC_KEY_FILE: need an RSA key of >= 2048 bits");
         goto out;
     }
     ok = true;
@@ -572,7 +572,7 @@ td_jwt_verifier *td_jwt_verifier_new(const td_jwt_opts *opts, char *err, size_t 
         goto out;
     }
     if (opts->hs256_secret != NULL && opts->hs256_secret_len < TD_JWT_MIN_SECRET) {
-        set_err(err, err_cap, "HS256 secret too short (need >= 32 bytes)");
+        set_err(err, err_cap, "TODO_JWT_SECRET: too short (need >= 32 bytes)");
         goto out;
     }
     v = calloc(1, sizeof *v);

@@ -1266,12 +1266,23 @@ void td_rpc_server_shutdown(td_rpc_server *s, int grace_ms)
     atomic_store(&s->shutting_down, true);
     grpc_server_shutdown_and_notify(s->server, s->cqs[0], &s->t_shutdown);
     finish_streams(s);
-    if (!wait_until(s, pred_shutdown_done, grace_ms)) {
+    td_log_debug("rpc", "shutdown: streams finished, waiting for %ld call(s)",
+                 atomic_load(&s->active));
+    /* In-flight calls get the grace period. Idle client connections would hold the
+     * shutdown notification until the clients close them, so once no call is left (or the
+     * grace is over) the remaining connections are cut with cancel_all_calls. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load(&s->active) > 0 && elapsed_s(&t0) * 1000 < grace_ms &&
+           !wait_until(s, pred_shutdown_done, 20)) {
+    }
+    if (atomic_load(&s->active) > 0)
         td_log_warn("rpc", "grace period of %d ms over: cancelling %ld call(s)", grace_ms,
                     atomic_load(&s->active));
-        grpc_server_cancel_all_calls(s->server);
-        wait_until(s, pred_shutdown_done, 5000);
-    }
+    grpc_server_cancel_all_calls(s->server);
+    if (!wait_until(s, pred_shutdown_done, 5000))
+        td_log_warn("rpc", "shutdown notification still pending after cancelling all calls");
+    td_log_debug("rpc", "shutdown: server drained");
     if (!wait_until(s, pred_no_calls, 5000))
         td_log_warn("rpc", "%ld call(s) still referenced at shutdown", atomic_load(&s->live_calls));
     for (int i = 0; i < s->ncq; i++)
@@ -1280,6 +1291,7 @@ void td_rpc_server_shutdown(td_rpc_server *s, int grace_ms)
         for (int i = 0; i < s->nthreads; i++)
             pthread_join(s->threads[i], NULL);
     }
+    td_log_debug("rpc", "shutdown: threads joined");
     grpc_server_destroy(s->server);
     s->server = NULL;
     for (int i = 0; i < s->ncq; i++)
