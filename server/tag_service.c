@@ -202,16 +202,17 @@ static td_status update_tag(td_rpc_call *call, const ProtobufCMessage *req_msg,
         st = violation(call, "tag", "is required");
         goto out;
     }
-    if (req->update_mask != NULL &&
-        td_tag_mask_parse(req->update_mask->paths, req->update_mask->n_paths, &fields, &bad) !=
-            TD_OK) {
+    if (req->update_mask == NULL || req->update_mask->n_paths == 0) {
+        st = violation(call, "update_mask", "is required (name the fields to change, or \"*\")");
+        goto out;
+    }
+    if (td_tag_mask_parse(req->update_mask->paths, req->update_mask->n_paths, &fields, &bad) !=
+        TD_OK) {
         td_rpc_call_add_violation(call, "update_mask", "unknown or read-only path");
         st = td_rpc_call_fail(call, TD_EINVAL, "update_mask: unknown or read-only path \"%.64s\"",
                               bad);
         goto out;
     }
-    if (req->update_mask == NULL)
-        fields = TD_TAG_F_ALL;
     if (fields & TD_TAG_F_NAME) {
         st = td_tag_name_normalize(req->tag->name, td_rpc_call_arena(call), &name, &why);
         if (st != TD_OK) {

@@ -131,6 +131,10 @@ td_status td_tag_mask_parse(char *const *paths, size_t n, unsigned *fields, cons
     unsigned f = 0;
 
     *bad = NULL;
+    if (n == 0) {
+        *bad = "";
+        return TD_EINVAL;
+    }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(paths[i], "name") == 0) {
             f |= TD_TAG_F_NAME;
@@ -143,7 +147,7 @@ td_status td_tag_mask_parse(char *const *paths, size_t n, unsigned *fields, cons
             return TD_EINVAL;
         }
     }
-    *fields = n == 0 ? TD_TAG_F_ALL : f;
+    *fields = f;
     return TD_OK;
 }
 

@@ -8,8 +8,9 @@
  *    Same rule as a task's tag names (task_validate.h), so a tag created through a task
  *    can always be renamed to itself.
  *  - color: "" or "#RRGGBB" (hex digits, either case, stored as given).
- *  - update_mask paths: "name", "color" (or "*" = both); an empty mask means both (AIP
- *    full replacement of the mutable fields); anything else is a violation.
+ *  - update_mask paths: "name", "color" (or "*" = both); the mask is required, as for
+ *    UpdateTask (an absent or empty mask is a violation, never an implicit "*");
+ *    anything else is a violation.
  *  - page_size: 0 -> 50, 1..500 as is, > 500 -> 500, negative -> violation.
  *  - ids: canonical textual uuids only; anything else is NOT_FOUND without SQL.
  *
@@ -38,7 +39,7 @@ td_status td_tag_name_normalize(const char *in, td_arena *a, char **out, const c
 bool td_tag_color_valid(const char *color);
 
 /* Maps update_mask paths to TD_TAG_F_* bits. TD_OK, or TD_EINVAL with *bad = the first
- * offending path. */
+ * offending path ("" when n == 0: an empty mask is refused). */
 td_status td_tag_mask_parse(char *const *paths, size_t n, unsigned *fields, const char **bad);
 
 /* Effective page size; TD_EINVAL when negative. */

@@ -53,12 +53,10 @@ static td_status store_error(td_rpc_call *call, td_task_ctx *ctx, td_status st,
         break;
     case TD_EINVAL:
         if (ctx->bad_field != NULL) {
+            const char *why = ctx->bad_why != NULL ? ctx->bad_why : "is not a known IANA time zone";
             snprintf(field, sizeof(field), "task.%s", ctx->bad_field);
-            td_rpc_call_add_violation(call, field,
-                                      strcmp(ctx->bad_field, "due.time_zone") == 0
-                                          ? "is not a known IANA time zone"
-                                          : ctx->err);
-            return td_rpc_call_fail(call, TD_EINVAL, "%s: invalid", field);
+            td_rpc_call_add_violation(call, field, why);
+            return td_rpc_call_fail(call, TD_EINVAL, "%s: %s", field, why);
         }
         break;
     default:

@@ -161,11 +161,18 @@ static td_status add_tags(build *b, char *const *tags, size_t n, const char *fie
     if ((lit = td_task_query_text_array(tags, n, b->a)) == NULL)
         return TD_ENOMEM;
     /* The user-scoped keys ("user|tag", GIN of 0004) make the index lookup touch only
-     * this user's entries; t.user_id = $1 is also required, so the match is exact. */
-    sb_add(&b->where, " AND td_user_keys(t.user_id, t.tag_keys) ");
+     * this user's entries; the plain tag_keys test repeats it cheaply, so a plan that
+     * filters rows of an ordered btree scan rejects them without calling the SQL
+     * function (PostgreSQL evaluates the cheaper qual first). */
+    int p = add_value(b, lit);
+    sb_add(&b->where, " AND t.tag_keys ");
+    sb_add(&b->where, op);
+    sb_add(&b->where, " td_lower_array(");
+    sb_param(&b->where, p);
+    sb_add(&b->where, "::text[]) AND td_user_keys(t.user_id, t.tag_keys) ");
     sb_add(&b->where, op);
     sb_add(&b->where, " td_user_keys($1, td_lower_array(");
-    sb_param(&b->where, add_value(b, lit));
+    sb_param(&b->where, p);
     sb_add(&b->where, "::text[]))");
     return TD_OK;
 }
@@ -305,9 +312,10 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                          " AND t.due_sort <= now()");
     if (r->no_due_date)
         sb_add(&b.where, " AND t.due_sort = 'infinity'");
-    if (r->recurring_only)
+    if (r->recurring_only) /* rr.user_id lets the planner start from the user's rules
+                            * (recurrence_rules_user_idx) when they are few */
         sb_add(&b.where, " AND EXISTS (SELECT 1 FROM recurrence_rules rr"
-                         " WHERE rr.task_id = t.id)");
+                         " WHERE rr.task_id = t.id AND rr.user_id = t.user_id)");
     if ((st = add_time(&b, r->create_after, "create_after", " AND t.created_at >= ",
                        "::timestamptz")) != TD_OK ||
         (st = add_time(&b, r->create_before, "create_before", " AND t.created_at < ",
@@ -320,7 +328,9 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (searching) {
         search_param = add_value(&b, r->search);
         /* Same idea for words: "user|lexeme" prefixes (0004), exact given the user. */
-        sb_add(&b.where, " AND td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, ");
+        sb_add(&b.where, " AND t.search @@ td_search_query(");
+        sb_param(&b.where, search_param);
+        sb_add(&b.where, ") AND td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, ");
         sb_param(&b.where, search_param);
         sb_add(&b.where, ")");
     }

@@ -535,6 +535,7 @@ td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in,
 
     *existed = false;
     ctx->bad_field = NULL;
+    ctx->bad_why = NULL;
     ctx->err[0] = '\0';
     *out = *in;
     if ((st = td_ce_uuid4(id)) != TD_OK || (st = due_params_build(a, in->due, &dp)) != TD_OK)
@@ -681,6 +682,7 @@ td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsig
     bool tx = false;
 
     ctx->bad_field = NULL;
+    ctx->bad_why = NULL;
     ctx->err[0] = '\0';
     /* Round trip 1: BEGIN, bump, lock the row (id + user). */
     const char *lv[2] = {in->id, ctx->user};
@@ -722,20 +724,27 @@ td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsig
     }
     if (fields & TD_TASK_F_RECURRENCE)
         next.recurrence = in->recurrence;
-    /* Cross-field rules against the merged state. */
+    /* Cross-field rules against the merged state, as on create: clearing the due of a
+     * task that keeps before_due reminders or a recurrence is refused like adding them
+     * to an undated task. */
     if (next.due == NULL) {
         for (size_t i = 0; i < next.n_reminders; i++)
             if ((fields & (TD_TASK_F_DUE | TD_TASK_F_REMINDERS)) &&
-                next.reminders[i]->trigger_case == TODO__V1__TASK_REMINDER__TRIGGER_BEFORE_DUE &&
-                (fields & TD_TASK_F_REMINDERS)) {
-                ctx->bad_field = "reminders";
-                set_err(ctx, "reminders", "before_due needs a due date");
+                next.reminders[i]->trigger_case == TODO__V1__TASK_REMINDER__TRIGGER_BEFORE_DUE) {
+                ctx->bad_field = td_arena_printf(a, "reminders[%zu]", i);
+                if (ctx->bad_field == NULL) {
+                    st = TD_ENOMEM;
+                    goto out;
+                }
+                ctx->bad_why = "before_due needs a due date";
+                set_err(ctx, ctx->bad_field, ctx->bad_why);
                 st = TD_EINVAL;
                 goto out;
             }
         if (next.recurrence != NULL && (fields & (TD_TASK_F_DUE | TD_TASK_F_RECURRENCE))) {
             ctx->bad_field = "recurrence";
-            set_err(ctx, "recurrence", "a recurring task needs a due date");
+            ctx->bad_why = "a recurring task needs a due date";
+            set_err(ctx, ctx->bad_field, ctx->bad_why);
             st = TD_EINVAL;
             goto out;
         }
@@ -838,6 +847,7 @@ td_status td_task_store_delete(td_task_ctx *ctx, const char *id, int64_t etag_re
     td_pg_call del = {"td_task_delete", 3, dv, NULL, NULL, 0, false};
 
     ctx->bad_field = NULL;
+    ctx->bad_why = NULL;
     ctx->err[0] = '\0';
     st = begin_bump(ctx, &del, 1, res, &rev);
     tx = true;
@@ -887,6 +897,7 @@ td_status td_task_store_set_completed(td_task_ctx *ctx, const char *id, bool com
     };
 
     ctx->bad_field = NULL;
+    ctx->bad_why = NULL;
     ctx->err[0] = '\0';
     st = td_pg_pipeline(ctx->conn, calls, 2, res, NULL, ctx->err, sizeof(ctx->err));
     tx = true;

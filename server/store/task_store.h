@@ -41,8 +41,12 @@ typedef struct td_task_ctx {
     const char *user;
     const char *cid; /* correlation id (traceparent of the change record), may be NULL */
     td_arena *arena;
-    /* Out: on TD_EINVAL, the Task field PostgreSQL rejected ("due.time_zone"), else NULL. */
+    /* Out: on TD_EINVAL, the Task field at fault, else NULL: "due.time_zone" (PostgreSQL
+     * rejected the zone), or a cross-field rule of the merged update ("reminders[i]",
+     * "recurrence": they need a due). bad_why: its client-safe description (NULL for the
+     * zone: the caller words it). */
     const char *bad_field;
+    const char *bad_why;
     char err[256]; /* out: internal detail for the log (never sent to clients) */
 } td_task_ctx;
 

@@ -68,7 +68,7 @@ for t in users_revisions tasks tags task_tags recurrence_rules reminders notific
     n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '$t'")
     [ "$n" = 1 ] || fail "table $t missing"
 done
-for i in tasks_user_due_idx tasks_user_search_idx tasks_user_tags_idx tasks_user_request_uidx \
+for i in tasks_user_due_idx tasks_user_lexemes_idx tasks_user_tag_keys_idx tasks_user_request_uidx \
          reminders_due_idx changes_unpublished_idx changes_user_revision_key; do
     n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_indexes WHERE indexname = '$i'")
     [ "$n" = 1 ] || fail "index $i missing"

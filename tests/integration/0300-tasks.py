@@ -187,6 +187,24 @@ def field_mask(srv):
             [x.id for x in u.list_all(tags_any=["gamma"])] == [t.id]
             and u.list_all(tags_any=["alpha"]) == [])
 
+    # Cross-field rules hold on the merged task: the due cannot be cleared from under a
+    # before_due reminder or a recurrence (as on create), and nothing changes.
+    rt = u.create_ok("Reminded", due=due, reminders=[{"before_due": "3600s"}])
+    rc = u.create_ok("Recurring", due=due, recurrence={"rrule": "FREQ=DAILY"})
+    ch = TT.db_counts(u.sub)["changes"]
+    check_invalid("clearing the due of a task with a before_due reminder -> INVALID_ARGUMENT "
+                  "naming task.reminders[0]", u.update({"id": rt.id}, ["due"]),
+                  "task.reminders[0]")
+    check_invalid("clearing the due of a recurring task -> INVALID_ARGUMENT naming "
+                  "task.recurrence", u.update({"id": rc.id}, ["due"]), "task.recurrence")
+    T.check("refused due clears changed nothing and wrote no change row",
+            TT.d(u.get_ok(rt.id)) == TT.d(rt) and TT.d(u.get_ok(rc.id)) == TT.d(rc)
+            and TT.db_counts(u.sub)["changes"] == ch)
+    r = u.update({"id": rt.id}, ["due", "reminders"])
+    T.check("clearing due and reminders together -> OK",
+            r.code == OK and not r.response.HasField("due") and not r.response.reminders,
+            TT.res(r))
+
     r = u.update({"id": t.id}, ["due"])
     T.check("mask [due] with no due clears the due date",
             r.code == OK and not r.response.HasField("due"),
@@ -339,10 +357,17 @@ def delete_get(srv):
                  % TT.q(u.sub))
     T.check("change rows: created then deleted", ev == "todo.v1.TaskCreated,todo.v1.TaskDeleted",
             ev)
-    for bad in ("", "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
-        r = u.get(bad)
-        T.check("GetTask id %r -> NOT_FOUND or INVALID_ARGUMENT (not INTERNAL)" % bad,
-                r.code in (NOT_FOUND, INVALID), TT.res(r))
+    # A malformed id is answered exactly like a missing one (no existence/format oracle).
+    for bad in ("", "not-a-uuid", "00000000-0000-0000-0000-000000000000", t.id.upper(),
+                t.id + "0", "'; DROP TABLE tasks;--", "0000000g-0000-0000-0000-000000000000"):
+        for m, call in (("GetTask", lambda i: u.get(i)),
+                        ("DeleteTask", lambda i: u.call("DeleteTask", {"id": i})),
+                        ("CompleteTask", lambda i: u.call("CompleteTask", {"id": i})),
+                        ("ReopenTask", lambda i: u.call("ReopenTask", {"id": i})),
+                        ("UpdateTask", lambda i: u.update({"id": i, "title": "x"}, ["title"]))):
+            r = call(bad)
+            T.check("%s id %r -> NOT_FOUND 'task not found'" % (m, bad[:40]),
+                    r.code == NOT_FOUND and r.details == "task not found", TT.res(r))
 
 
 def change_accounting(srv):

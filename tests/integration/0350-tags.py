@@ -28,7 +28,9 @@ def create_tags(srv):
                       u.call("CreateTag", {"tag": {"name": "c" + color.strip(), "color": color}}),
                       "tag.color")
     for name, label in (("", "empty"), ("   ", "whitespace"), ("x" * 51, "51 chars"),
-                        ("a\x00b", "NUL"), ("a\nb", "newline")):
+                        ("a\x00b", "NUL"), ("a\nb", "newline"), ("a\tb", "tab"),
+                        ("a\rb", "CR"), ("a\x1bb", "ESC"), ("a\x7fb", "DEL"),
+                        ("a\u0085b", "C1 NEL"), ("a\u2028b", "U+2028"), ("a\u2029b", "U+2029")):
         check_invalid("CreateTag name %s -> INVALID_ARGUMENT naming tag.name" % label,
                       u.call("CreateTag", {"tag": {"name": name}}), "tag.name")
     r = u.call("CreateTag", TT.f_bytes(1, TT.f_bytes(2, b"bad\xfftag")))
@@ -106,6 +108,22 @@ def update_tags(srv):
                   u.update_tag({"id": work.id, "color": "blue"}, ["color"]), "tag.color")
     check_invalid("UpdateTag unknown path -> INVALID_ARGUMENT",
                   u.update_tag({"id": work.id, "name": "x"}, ["nmae"]), "update_mask")
+    check_invalid("UpdateTag empty update_mask -> INVALID_ARGUMENT naming update_mask",
+                  u.update_tag({"id": work.id, "name": "Renamed", "color": "#123456"}, []),
+                  "update_mask")
+    check_invalid("UpdateTag without update_mask -> INVALID_ARGUMENT naming update_mask",
+                  u.call("UpdateTag", {"tag": {"id": work.id, "name": "Renamed"}}), "update_mask")
+    check_invalid("UpdateTag name with a tab -> INVALID_ARGUMENT naming tag.name",
+                  u.update_tag({"id": work.id, "name": "a\tb"}, ["name"]), "tag.name")
+    check_invalid("UpdateTag name of 51 characters -> INVALID_ARGUMENT naming tag.name",
+                  u.update_tag({"id": work.id, "name": "n" * 51}, ["name"]), "tag.name")
+    for bad in ("", "not-a-uuid", work.id + "0", "0000000g-0000-0000-0000-000000000000"):
+        r = u.update_tag({"id": bad, "name": "x"}, ["name"])
+        T.check("UpdateTag malformed id %r -> NOT_FOUND 'tag not found'" % bad,
+                r.code == NOT_FOUND and r.details == "tag not found", TT.res(r))
+        r = u.call("DeleteTag", {"id": bad})
+        T.check("DeleteTag malformed id %r -> NOT_FOUND 'tag not found'" % bad,
+                r.code == NOT_FOUND and r.details == "tag not found", TT.res(r))
     check_code("UpdateTag stale etag -> ABORTED",
                u.update_tag({"id": work.id, "etag": work.etag, "name": "Stale"}, ["name"]),
                TT.ABORTED)
@@ -139,9 +157,17 @@ def delete_tags(srv):
     rows = TT.psql("SELECT count(*) FROM task_tags tt JOIN tags g ON g.id = tt.tag_id"
                    " WHERE g.user_id=%s AND g.name_lower='doomed'" % TT.q(u.sub))
     T.check("no tag or task_tags row left (psql)", rows == "0", rows)
-    ch = TT.psql("SELECT count(*) FROM changes WHERE user_id=%s AND revision > %d"
-                 % (TT.q(u.sub), rev_before))
-    T.check("DeleteTag wrote change row(s)", int(ch) >= 1, ch)
+    ch = TT.psql("SELECT string_agg(event_type || '/' || aggregate_type, ',') FROM changes"
+                 " WHERE user_id=%s AND revision > %d" % (TT.q(u.sub), rev_before))
+    T.check("DeleteTag wrote exactly one change row (todo.v1.TagChanged on the tag)",
+            ch == "todo.v1.TagChanged/tag", ch)
+    # The one TagChanged record lists the tasks it stripped (their ids are in the payload).
+    refs = TT.psql("SELECT count(*) FROM changes c, unnest(ARRAY[%s]) AS x(id)"
+                   " WHERE c.user_id=%s AND c.revision > %d"
+                   " AND position(convert_to(x.id, 'UTF8') IN c.payload) > 0"
+                   % (",".join(TT.q(t.id) for t in ts + [other]), TT.q(u.sub), rev_before))
+    T.check("the DeleteTag change record names the 3 stripped tasks, not the untouched one",
+            refs == "3", refs)
     TT.check_revisions("revisions gap-free after DeleteTag", u.sub)
     check_code("DeleteTag again -> NOT_FOUND", u.call("DeleteTag", {"id": doomed.id}), NOT_FOUND)
     t = u.create_ok("reuse", tags=["doomed"])

@@ -128,8 +128,9 @@ START_TEST(masks)
     ck_assert_uint_eq(f, TD_TAG_F_ALL);
     ck_assert_int_eq(td_tag_mask_parse(star, 1, &f, &bad), TD_OK);
     ck_assert_uint_eq(f, TD_TAG_F_ALL);
-    ck_assert_int_eq(td_tag_mask_parse(NULL, 0, &f, &bad), TD_OK);
-    ck_assert_uint_eq(f, TD_TAG_F_ALL);
+    /* An empty mask is refused (as for UpdateTask), never an implicit "*". */
+    ck_assert_int_eq(td_tag_mask_parse(NULL, 0, &f, &bad), TD_EINVAL);
+    ck_assert_str_eq(bad, "");
     ck_assert_int_eq(td_tag_mask_parse(unknown, 2, &f, &bad), TD_EINVAL);
     ck_assert_str_eq(bad, "nmae");
     ck_assert_int_eq(td_tag_mask_parse(ro, 1, &f, &bad), TD_EINVAL);

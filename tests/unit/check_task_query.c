@@ -160,7 +160,7 @@ START_TEST(all_filters_and_count)
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort < $6::timestamptz"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.overdue_at <= now()"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort = 'infinity'"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "EXISTS (SELECT 1 FROM recurrence_rules rr WHERE rr.task_id = t.id)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "EXISTS (SELECT 1 FROM recurrence_rules rr WHERE rr.task_id = t.id AND rr.user_id = t.user_id)"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.created_at >= $7::timestamptz AND t.created_at < $8::timestamptz"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.updated_at >= $9::timestamptz AND t.updated_at < $10::timestamptz"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11)"));
