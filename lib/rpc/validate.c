@@ -148,7 +148,8 @@ td_status td_rpc_validate_message(const ProtobufCMessage *msg, char *field, size
     return walk(msg, "", field, field_cap, why, why_cap);
 }
 
-#define MAX_DEPTH 64
+#define MAX_DEPTH  64
+#define MAX_FIELDS 128
 
 static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -170,6 +171,8 @@ static td_status wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p
 {
     if (depth > MAX_DEPTH)
         return TD_OK; /* the unpacker rejects absurd nesting itself */
+    /* Occurrences seen so far per field, so repeated fields are named "tags[2]". */
+    unsigned seen[MAX_FIELDS] = {0};
     while (p < end) {
         uint64_t key, n;
         if (!read_varint(&p, end, &key))
@@ -201,7 +204,11 @@ static td_status wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p
         if (f == NULL)
             continue;
         char path[256];
-        path_of(path, sizeof(path), prefix, f->name, -1);
+        long idx = -1;
+        size_t fi = (size_t)(f - d->fields);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED && fi < MAX_FIELDS)
+            idx = (long)seen[fi]++;
+        path_of(path, sizeof(path), prefix, f->name, idx);
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             if (memchr(v, 0, n) != NULL || !td_utf8_valid((const char *)v, n)) {
                 snprintf(field, fcap, "%s", path);

@@ -111,6 +111,12 @@ START_TEST(wire_rejects_nul_and_bad_utf8_with_field_path)
                      TD_EINVAL);
     ck_assert_str_eq(field, "task.title");
     ck_assert_str_eq(why, "invalid UTF-8");
+    /* Task{tags = ["ok", "\xff"]} inside CreateTaskRequest: the index is named */
+    const uint8_t tag[] = {0x0a, 0x07, 0x3a, 0x02, 'o', 'k', 0x3a, 0x01, 0xff};
+    ck_assert_int_eq(td_rpc_validate_wire(&todo__v1__create_task_request__descriptor, tag,
+                                          sizeof(tag), field, sizeof(field), why, sizeof(why)),
+                     TD_EINVAL);
+    ck_assert_str_eq(field, "task.tags[1]");
     /* Good request, unknown fields and truncated framing pass (the unpacker judges framing). */
     const uint8_t good[] = {0x0a, 0x03, 0x1a, 0x01, 'x', 0x78, 0x01, 0x0a, 0x7f};
     ck_assert_int_eq(td_rpc_validate_wire(&todo__v1__create_task_request__descriptor, good,
