@@ -35,13 +35,18 @@ BENCH_HEADERS=${BENCH_HEADERS:-}          # newline-separated "key: value" sent 
 BENCH_EXPECT=${BENCH_EXPECT:-}            # substring the decoded response must contain
 BENCH_CHECK_N=${BENCH_CHECK_N:-200}       # calls in each gRPC-status check
 BENCH_EXPECT_STATUS=${BENCH_EXPECT_STATUS:-OK}  # gRPC code every checked call must return
-AUTH_METHOD=${AUTH_METHOD:-/todo.v1.TagService/ListTags}
-AUTH_DATA=${AUTH_DATA:-'{}'}
+# GetTask on a malformed id is answered NOT_FOUND by the handler without touching the
+# database: the full authenticated path (JWT, decode, handler, status details) and no SQL.
+AUTH_METHOD=${AUTH_METHOD:-/todo.v1.TaskService/GetTask}
+AUTH_DATA=${AUTH_DATA:-'{"id":"no-db"}'}
 AUTH_HEADERS=${AUTH_HEADERS:-}            # default: "authorization: Bearer <minted token>"
 AUTH_BASE_METHOD=${AUTH_BASE_METHOD:-/grpc.health.v1.Health/Check}
-AUTH_BASE_DATA=${AUTH_BASE_DATA:-'{}'}
+# The baseline ends the same way (NOT_FOUND with a google.rpc.Status trailer) on a public
+# method, so the ratio isolates authentication rather than C-core's error path.
+AUTH_BASE_DATA=${AUTH_BASE_DATA:-'{"service":"no-such-service"}'}
+AUTH_BASE_EXPECT_STATUS=${AUTH_BASE_EXPECT_STATUS:-NOT_FOUND}
 AUTH_BASE_HEADERS=${AUTH_BASE_HEADERS:-}
-AUTH_EXPECT_STATUS=${AUTH_EXPECT_STATUS:-OK}
+AUTH_EXPECT_STATUS=${AUTH_EXPECT_STATUS:-NOT_FOUND}
 AUTH_BASE_ENV=${AUTH_BASE_ENV:-}          # extra env for the unauthenticated server, e.g. "TODO_AUTH=off"
 GHZ_VERSION=${GHZ_VERSION:-v0.93.0}
 PROTOC_GEN_GO_VERSION=${PROTOC_GEN_GO_VERSION:-v1.36.12}
@@ -202,7 +207,7 @@ add_target() {
   T_PORT[i]=$((BENCH_PORT_BASE + i)); T_PID[i]=""
   if [[ $2 == ours ]]; then T_DESC[i]=$(ours_protoset); else T_DESC[i]=$B/ref.protoset; fi
   T_EXPECT[i]=$BENCH_EXPECT; T_STATUS[i]=${TARGET_STATUS:-$BENCH_EXPECT_STATUS}
-  if [[ -z ${T_EXPECT[i]} && $3 == /grpc.health.v1.Health/Check ]]; then T_EXPECT[i]='"SERVING"'; fi
+  if [[ -z ${T_EXPECT[i]} && $3 == /grpc.health.v1.Health/Check && ${T_STATUS[i]} == OK ]]; then T_EXPECT[i]='"SERVING"'; fi
   T_BODY[i]=$B/run/body.$i
   if [[ $4 == '{}' || -z $4 ]]; then
     printf '\0\0\0\0\0' >"${T_BODY[i]}"        # empty message: no descriptor needed
@@ -464,7 +469,7 @@ mode_auth() {
   [[ -n $ah ]] || ah="authorization: Bearer $(mint_token)"
   TARGET_STATUS=$AUTH_EXPECT_STATUS add_target ours-auth ours "$AUTH_METHOD" "$AUTH_DATA" "$ah"
   [[ $AUTH_EXPECT_STATUS == OK ]] || warn "ours-auth is expected to answer $AUTH_EXPECT_STATUS, not OK"
-  add_target ours-noauth ours "$AUTH_BASE_METHOD" "$AUTH_BASE_DATA" "$AUTH_BASE_HEADERS" "$AUTH_BASE_ENV"
+  TARGET_STATUS=$AUTH_BASE_EXPECT_STATUS add_target ours-noauth ours "$AUTH_BASE_METHOD" "$AUTH_BASE_DATA" "$AUTH_BASE_HEADERS" "$AUTH_BASE_ENV"
   echo "### authenticated $AUTH_METHOD vs unauthenticated $AUTH_BASE_METHOD${AUTH_BASE_ENV:+ [$AUTH_BASE_ENV]}"
   bench_targets
   echo
