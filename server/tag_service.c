@@ -17,8 +17,8 @@
 #include "tag_validate.h"
 #include "todo/v1/tag.pb-c.h"
 
-#define SERVICE "todo.v1.TagService"
-#define LIST_QUERY "todo.v1.TagService/ListTags" /* what a ListTags token is bound to */
+#define SERVICE        "todo.v1.TagService"
+#define LIST_QUERY     "todo.v1.TagService/ListTags" /* what a ListTags token is bound to */
 #define REQUEST_ID_MAX 128
 
 static td_status violation(td_rpc_call *call, const char *field, const char *why)
@@ -29,8 +29,7 @@ static td_status violation(td_rpc_call *call, const char *field, const char *why
 
 /* Maps a store failure: the statuses a client can act on get their own message and
  * field; the rest go through td_store_fail (client-safe, detail logged). */
-static td_status store_failed(td_rpc_call *call, td_status st, const char *what,
-                              const char *detail)
+static td_status store_failed(td_rpc_call *call, td_status st, const char *what, const char *detail)
 {
     switch (st) {
     case TD_ENOTFOUND:
@@ -163,16 +162,16 @@ static td_status list_tags(td_rpc_call *call, const ProtobufCMessage *req_msg,
         goto out;
     }
     ctx_init(&ctx, call, conn);
-    st = td_tag_store_list(&ctx, have_cursor ? cur.key : NULL, have_cursor ? cur.id : NULL,
-                           limit, &resp->tags, &resp->n_tags, &more, &last_key);
+    st = td_tag_store_list(&ctx, have_cursor ? cur.key : NULL, have_cursor ? cur.id : NULL, limit,
+                           &resp->tags, &resp->n_tags, &more, &last_key);
     if (st != TD_OK) {
         st = store_failed(call, st, "list tags", ctx.err);
         goto out;
     }
     if (more && resp->n_tags > 0) {
         const Todo__V1__Tag *last = resp->tags[resp->n_tags - 1];
-        char *tok = td_page_token_encode(store->page_key, qh, last_key, strlen(last_key),
-                                         last->id, a, &st);
+        char *tok =
+            td_page_token_encode(store->page_key, qh, last_key, strlen(last_key), last->id, a, &st);
         if (tok == NULL) {
             st = td_store_fail(call, st == TD_OK ? TD_EINTERNAL : st, "page token", NULL);
             goto out;

@@ -24,9 +24,9 @@
 #include "core/arena.h"
 #include "core/status.h"
 
-#define TD_TAG_NAME_MAX 50
+#define TD_TAG_NAME_MAX     50
 #define TD_TAG_PAGE_DEFAULT 50
-#define TD_TAG_PAGE_MAX 500
+#define TD_TAG_PAGE_MAX     500
 
 enum { TD_TAG_F_NAME = 1u << 0, TD_TAG_F_COLOR = 1u << 1, TD_TAG_F_ALL = 3u };
 

@@ -39,8 +39,7 @@ static td_status not_found(td_rpc_call *call)
 }
 
 /* Maps a store failure onto the call. */
-static td_status store_error(td_rpc_call *call, td_task_ctx *ctx, td_status st,
-                             const char *what)
+static td_status store_error(td_rpc_call *call, td_task_ctx *ctx, td_status st, const char *what)
 {
     char field[80];
     switch (st) {
@@ -101,8 +100,7 @@ static Todo__V1__Task *task_copy(td_arena *a, const Todo__V1__Task *t)
     return c;
 }
 
-static td_status run_store(td_rpc_call *call, td_store *store, td_task_ctx *ctx,
-                           td_pg_conn **conn)
+static td_status run_store(td_rpc_call *call, td_store *store, td_task_ctx *ctx, td_pg_conn **conn)
 {
     memset(ctx, 0, sizeof(*ctx));
     *conn = td_store_acquire(store, call);
@@ -183,7 +181,8 @@ static td_status update_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
         return not_found(call);
     etag_rev = etag_revision(t->etag);
     if (etag_rev == -2)
-        return td_rpc_call_fail(call, TD_ECONFLICT, "etag mismatch: the task was changed, re-read it");
+        return td_rpc_call_fail(call, TD_ECONFLICT,
+                                "etag mismatch: the task was changed, re-read it");
     if ((st = run_store(call, svc, &ctx, &conn)) != TD_OK)
         return st;
     st = td_task_store_update(&ctx, t, fields, etag_rev, &out);
@@ -208,7 +207,8 @@ static td_status delete_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
         return not_found(call);
     etag_rev = etag_revision(req->etag);
     if (etag_rev == -2)
-        return td_rpc_call_fail(call, TD_ECONFLICT, "etag mismatch: the task was changed, re-read it");
+        return td_rpc_call_fail(call, TD_ECONFLICT,
+                                "etag mismatch: the task was changed, re-read it");
     if ((st = run_store(call, svc, &ctx, &conn)) != TD_OK)
         return st;
     st = td_task_store_delete(&ctx, req->id, etag_rev);

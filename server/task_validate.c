@@ -17,9 +17,9 @@
 #endif
 #endif
 
-#define TS_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
-#define TS_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
-#define REMINDER_OFFSET_MAX (366LL * 86400)
+#define TS_MIN               (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define TS_MAX               253402300799LL   /* 9999-12-31T23:59:59Z */
+#define REMINDER_OFFSET_MAX  (366LL * 86400)
 #define RECURRENCE_COUNT_MAX 100000
 
 typedef struct sink {
@@ -91,23 +91,22 @@ size_t td_utf8_count(const char *s, size_t len)
 
 static bool tv_is_space(long cp)
 {
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
 }
 
 static bool tv_is_control(long cp)
 {
-    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 ||
-           cp == 0x2029;
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
 }
 
 enum { TEXT_TRIM = 1, TEXT_ALLOW_NL = 2 };
 
 /* Checks s; on success *out is the (trimmed) copy in a (or s itself when unchanged).
  * Returns NULL or the reason. */
-static const char *tv_check_text(const char *s, unsigned flags, size_t min, size_t max,
-                                 td_arena *a, char **out, bool *oom)
+static const char *tv_check_text(const char *s, unsigned flags, size_t min, size_t max, td_arena *a,
+                                 char **out, bool *oom)
 {
     size_t len = strlen(s), i = 0, first = len, last = 0;
     /* Pass 1: well-formedness and the trimmed range. */
@@ -211,8 +210,7 @@ bool td_task_id_valid(const char *id)
 
 static bool ts_valid(const Google__Protobuf__Timestamp *ts, int64_t min)
 {
-    return ts->seconds >= min && ts->seconds <= TS_MAX && ts->nanos >= 0 &&
-           ts->nanos <= 999999999;
+    return ts->seconds >= min && ts->seconds <= TS_MAX && ts->nanos >= 0 && ts->nanos <= 999999999;
 }
 
 /* ---- RRULE ---- */
@@ -473,7 +471,7 @@ size_t td_task_validate(Todo__V1__Task *t, unsigned fields, const char *prefix, 
     }
     if (fields & TD_TASK_F_DESCRIPTION) {
         why = tv_check_text(t->description, TEXT_ALLOW_NL, 0, TD_TASK_DESCRIPTION_MAX, a,
-                         &t->description, &oom);
+                            &t->description, &oom);
         if (why != NULL)
             violate(&s, "description",
                     strcmp(why, "is too long") == 0 ? "must be at most 2000 characters" : why);
@@ -589,15 +587,18 @@ size_t td_task_validate_mask(const Google__Protobuf__FieldMask *mask, unsigned *
         const char *path;
         unsigned bit;
     } paths[] = {
-        {"title", TD_TASK_F_TITLE},         {"description", TD_TASK_F_DESCRIPTION},
-        {"due", TD_TASK_F_DUE},             {"priority", TD_TASK_F_PRIORITY},
-        {"tags", TD_TASK_F_TAGS},           {"reminders", TD_TASK_F_REMINDERS},
-        {"recurrence", TD_TASK_F_RECURRENCE}, {"*", TD_TASK_F_ALL},
+        {"title", TD_TASK_F_TITLE},
+        {"description", TD_TASK_F_DESCRIPTION},
+        {"due", TD_TASK_F_DUE},
+        {"priority", TD_TASK_F_PRIORITY},
+        {"tags", TD_TASK_F_TAGS},
+        {"reminders", TD_TASK_F_REMINDERS},
+        {"recurrence", TD_TASK_F_RECURRENCE},
+        {"*", TD_TASK_F_ALL},
     };
-    static const char *const output_only[] = {"id", "etag", "completed", "complete_time",
-                                              "create_time", "update_time", "overdue",
-                                              "revision", "completeTime", "createTime",
-                                              "updateTime"};
+    static const char *const output_only[] = {
+        "id",      "etag",     "completed",    "complete_time", "create_time", "update_time",
+        "overdue", "revision", "completeTime", "createTime",    "updateTime"};
     sink s = {fn, ctx, NULL, 0};
     char why[160];
     *fields = 0;

@@ -41,13 +41,13 @@
 #include "google/protobuf/field_mask.pb-c.h"
 #include "todo/v1/task.pb-c.h"
 
-#define TD_TASK_TITLE_MAX 200
+#define TD_TASK_TITLE_MAX       200
 #define TD_TASK_DESCRIPTION_MAX 2000
-#define TD_TASK_TAGS_MAX 64
-#define TD_TASK_TAG_MAX 50
-#define TD_TASK_REMINDERS_MAX 10
-#define TD_TASK_REQUEST_ID_MAX 128
-#define TD_TASK_RRULE_MAX 1024
+#define TD_TASK_TAGS_MAX        64
+#define TD_TASK_TAG_MAX         50
+#define TD_TASK_REMINDERS_MAX   10
+#define TD_TASK_REQUEST_ID_MAX  128
+#define TD_TASK_RRULE_MAX       1024
 
 /* Mutable fields of a Task (update_mask paths). */
 enum {

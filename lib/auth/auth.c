@@ -53,12 +53,22 @@ static void set_err(char *err, size_t cap, const char *msg)
 /* ---- SipHash-2-4 (Aumasson, Bernstein), 64-bit output ---- */
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                           \
-    do {                                                                                   \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                          \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                             \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                             \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                          \
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
     } while (0)
 
 static uint64_t load64(const unsigned char *p)
@@ -98,8 +108,7 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, const unsigned char *in, size_
 
 /* ---- construction ---- */
 
-td_auth *td_auth_new_opts(const td_jwt_opts *opts, size_t cache_entries, char *err,
-                          size_t err_cap)
+td_auth *td_auth_new_opts(const td_jwt_opts *opts, size_t cache_entries, char *err, size_t err_cap)
 {
     td_auth *a = NULL;
     unsigned char key[16];
@@ -199,8 +208,7 @@ static td_status copy_sub(const char *src, char *sub, size_t sub_cap, char *err,
 
 /* Lookup: 1 = live hit (sub copied into out_sub), 0 = miss, -1 = hit but expired
  * (the entry is dropped). */
-static int lookup(td_auth *a, uint64_t h, const char *token, size_t len, int64_t now,
-                  char *out_sub)
+static int lookup(td_auth *a, uint64_t h, const char *token, size_t len, int64_t now, char *out_sub)
 {
     shard *s = NULL;
     entry *set = set_of(a, h, &s);
@@ -261,8 +269,8 @@ static void insert(td_auth *a, uint64_t h, char *copy, size_t len, int64_t until
     free(old);
 }
 
-td_status td_auth_check_at(td_auth *a, const char *token, size_t token_len, int64_t now,
-                           char *sub, size_t sub_cap, char *err, size_t err_cap)
+td_status td_auth_check_at(td_auth *a, const char *token, size_t token_len, int64_t now, char *sub,
+                           size_t sub_cap, char *err, size_t err_cap)
 {
     td_status st = TD_EUNAUTH;
     td_jwt_claims claims;
@@ -304,13 +312,12 @@ out:
     return st;
 }
 
-td_status td_auth_check(void *ctx, const char *token, size_t token_len, char *sub,
-                        size_t sub_cap, char *err, size_t err_cap)
+td_status td_auth_check(void *ctx, const char *token, size_t token_len, char *sub, size_t sub_cap,
+                        char *err, size_t err_cap)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return td_auth_check_at(ctx, token, token_len, (int64_t)ts.tv_sec, sub, sub_cap, err,
-                            err_cap);
+    return td_auth_check_at(ctx, token, token_len, (int64_t)ts.tv_sec, sub, sub_cap, err, err_cap);
 }
 
 void td_auth_get_stats(td_auth *a, td_auth_stats *out)

@@ -31,21 +31,20 @@ typedef struct td_auth td_auth;
 td_auth *td_auth_new(const td_config *cfg, char *err, size_t err_cap);
 /* Same from explicit options; cache_entries 0 = TD_AUTH_CACHE_ENTRIES (rounded up to a
  * multiple of 64). */
-td_auth *td_auth_new_opts(const td_jwt_opts *opts, size_t cache_entries, char *err,
-                          size_t err_cap);
+td_auth *td_auth_new_opts(const td_jwt_opts *opts, size_t cache_entries, char *err, size_t err_cap);
 void td_auth_destroy(td_auth *a); /* NULL is a no-op */
 
 /* td_rpc_auth_fn (lib/rpc/server.h): ctx is a td_auth *. Uses the wall clock.
  * TD_OK with sub filled, or TD_EUNAUTH with a short reason in err. Thread-safe. */
-td_status td_auth_check(void *ctx, const char *token, size_t token_len, char *sub,
-                        size_t sub_cap, char *err, size_t err_cap);
+td_status td_auth_check(void *ctx, const char *token, size_t token_len, char *sub, size_t sub_cap,
+                        char *err, size_t err_cap);
 /* td_auth_check() at an explicit time (seconds since the epoch), for tests. */
-td_status td_auth_check_at(td_auth *a, const char *token, size_t token_len, int64_t now,
-                           char *sub, size_t sub_cap, char *err, size_t err_cap);
+td_status td_auth_check_at(td_auth *a, const char *token, size_t token_len, int64_t now, char *sub,
+                           size_t sub_cap, char *err, size_t err_cap);
 
 typedef struct td_auth_stats {
-    uint64_t hits;     /* answered from the cache */
-    uint64_t misses;   /* verified (successfully or not) */
+    uint64_t hits;   /* answered from the cache */
+    uint64_t misses; /* verified (successfully or not) */
     uint64_t evictions;
 } td_auth_stats;
 /* Counters since creation, for /metrics. Thread-safe, approximate under load. */

@@ -243,14 +243,30 @@ static bool parse_string(jp *j, unsigned char *dst, size_t *dlen)
             e = j->p[1];
             j->p += 2;
             switch (e) {
-            case '"': cp = '"'; break;
-            case '\\': cp = '\\'; break;
-            case '/': cp = '/'; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
+            case '"':
+                cp = '"';
+                break;
+            case '\\':
+                cp = '\\';
+                break;
+            case '/':
+                cp = '/';
+                break;
+            case 'b':
+                cp = '\b';
+                break;
+            case 'f':
+                cp = '\f';
+                break;
+            case 'n':
+                cp = '\n';
+                break;
+            case 'r':
+                cp = '\r';
+                break;
+            case 't':
+                cp = '\t';
+                break;
             case 'u': {
                 int h = j->end - j->p >= 4 ? hex4(j->p) : -1;
                 if (h < 0)
@@ -375,13 +391,20 @@ static bool parse_value(jp *j, int depth)
     if (j->p >= j->end)
         return fail(j, "expected value");
     switch (*j->p) {
-    case '{': return parse_container(j, depth, true);
-    case '[': return parse_container(j, depth, false);
-    case '"': return parse_string(j, NULL, NULL);
-    case 't': return literal(j, "true");
-    case 'f': return literal(j, "false");
-    case 'n': return literal(j, "null");
-    default: return parse_number(j);
+    case '{':
+        return parse_container(j, depth, true);
+    case '[':
+        return parse_container(j, depth, false);
+    case '"':
+        return parse_string(j, NULL, NULL);
+    case 't':
+        return literal(j, "true");
+    case 'f':
+        return literal(j, "false");
+    case 'n':
+        return literal(j, "null");
+    default:
+        return parse_number(j);
     }
 }
 
@@ -536,8 +559,8 @@ static EVP_PKEY *load_rsa(const td_jwt_opts *opts, char *err, size_t cap)
         set_err(err, cap, "TODO_JWT_PUBLIC_KEY_FILE: cannot read the RS256 public key");
         goto out;
     }
-    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL,
-                                         NULL);
+    dctx =
+        OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL, NULL);
     if (dctx == NULL || !OSSL_DECODER_from_bio(dctx, bio) || pkey == NULL) {
         set_err(err, cap, "TODO_JWT_PUBLIC_KEY_FILE: not an RSA public key in PEM");
         goto out;
@@ -638,8 +661,8 @@ int td_jwt_verifier_leeway(const td_jwt_verifier *v)
     return v->leeway_s;
 }
 
-static bool hmac_ok(const td_jwt_verifier *v, const char *input, size_t n,
-                    const unsigned char *sig, size_t sig_len)
+static bool hmac_ok(const td_jwt_verifier *v, const char *input, size_t n, const unsigned char *sig,
+                    size_t sig_len)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     size_t mac_len = 0;
@@ -656,8 +679,8 @@ out:
     return ok;
 }
 
-static bool rsa_ok(const td_jwt_verifier *v, const char *input, size_t n,
-                   const unsigned char *sig, size_t sig_len)
+static bool rsa_ok(const td_jwt_verifier *v, const char *input, size_t n, const unsigned char *sig,
+                   size_t sig_len)
 {
     bool ok = false;
     EVP_MD_CTX *ctx = NULL;
@@ -921,9 +944,8 @@ static bool valid_utf8(const char *s)
     return true;
 }
 
-td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *sub,
-                            int64_t iat, int64_t exp, const char *iss, const char *aud,
-                            char *out, size_t cap)
+td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *sub, int64_t iat,
+                            int64_t exp, const char *iss, const char *aud, char *out, size_t cap)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     td_status st = TD_EINVAL;
@@ -965,15 +987,14 @@ td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char 
         goto out;
     }
     st = TD_ERANGE;
-    need = b64url_len(sizeof header - 1) + 1 + b64url_len(j.n) + 1 +
-                  b64url_len(HS256_LEN) + 1;
+    need = b64url_len(sizeof header - 1) + 1 + b64url_len(j.n) + 1 + b64url_len(HS256_LEN) + 1;
     if (cap < need)
         goto out;
     n = b64url_encode((const unsigned char *)header, sizeof header - 1, out);
     out[n++] = '.';
     n += b64url_encode((const unsigned char *)json, j.n, out + n);
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, len, (unsigned char *)out, n,
-                  mac, sizeof mac, &mac_len) == NULL ||
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, len, (unsigned char *)out, n, mac,
+                  sizeof mac, &mac_len) == NULL ||
         mac_len != HS256_LEN) {
         st = TD_EINTERNAL;
         goto out;

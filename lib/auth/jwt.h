@@ -63,8 +63,7 @@ td_status td_jwt_verify(const td_jwt_verifier *v, const char *token, size_t len,
 /* Signs {"alg":"HS256","typ":"JWT"}.{"sub","iat","exp"[,"iss"][,"aud"]} for dev tokens
  * and tests. sub must satisfy the verifier's rules. TD_EINVAL on bad arguments
  * (secret < 32 bytes, bad sub), TD_ERANGE if out[cap] is too small. */
-td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *sub,
-                            int64_t iat, int64_t exp, const char *iss, const char *aud,
-                            char *out, size_t cap);
+td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char *sub, int64_t iat,
+                            int64_t exp, const char *iss, const char *aud, char *out, size_t cap);
 
 #endif

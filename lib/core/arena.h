@@ -19,8 +19,8 @@ typedef void (*td_arena_cleanup_fn)(void *ptr);
 td_arena *td_arena_new(size_t first_block);
 void td_arena_destroy(td_arena *a); /* NULL is a no-op; runs cleanups in reverse order */
 
-void *td_arena_alloc(td_arena *a, size_t n);           /* zeroed, NULL on failure */
-char *td_arena_strdup(td_arena *a, const char *s);     /* NULL s -> NULL */
+void *td_arena_alloc(td_arena *a, size_t n);       /* zeroed, NULL on failure */
+char *td_arena_strdup(td_arena *a, const char *s); /* NULL s -> NULL */
 char *td_arena_strndup(td_arena *a, const char *s, size_t n);
 char *td_arena_printf(td_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs fn(ptr) at destroy time. Returns 0, or -1 (and runs fn(ptr) at once) if out of memory. */

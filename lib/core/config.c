@@ -25,18 +25,18 @@
 enum { JWT_SECRET_MIN = 32, ECHO_MAX = 80 };
 
 typedef enum kind {
-    K_ADDR,        /* host:port */
-    K_ADDR_OFF,    /* host:port or "off" -> NULL */
-    K_PG_URL,      /* postgresql:// or postgres:// */
-    K_REDIS_URL,   /* redis:// */
-    K_BROKERS,     /* host:port[,host:port...] */
-    K_SECRET,      /* >= 32 bytes, never echoed */
-    K_FILE,        /* readable regular file */
-    K_STRING,      /* any non-empty text */
-    K_INT,         /* int in [min, max] */
-    K_LONG,        /* long in [min, max] */
-    K_BOOL,        /* true/false/1/0/yes/no/on/off */
-    K_LOG_LEVEL,   /* debug|info|warn|error */
+    K_ADDR,      /* host:port */
+    K_ADDR_OFF,  /* host:port or "off" -> NULL */
+    K_PG_URL,    /* postgresql:// or postgres:// */
+    K_REDIS_URL, /* redis:// */
+    K_BROKERS,   /* host:port[,host:port...] */
+    K_SECRET,    /* >= 32 bytes, never echoed */
+    K_FILE,      /* readable regular file */
+    K_STRING,    /* any non-empty text */
+    K_INT,       /* int in [min, max] */
+    K_LONG,      /* long in [min, max] */
+    K_BOOL,      /* true/false/1/0/yes/no/on/off */
+    K_LOG_LEVEL, /* debug|info|warn|error */
 } kind;
 
 typedef struct var {
@@ -51,30 +51,28 @@ typedef struct var {
 #define F(field) offsetof(td_config, field)
 
 static const var vars[] = {
-    {"TODO_GRPC_ADDR", "127.0.0.1:50051", "gRPC listen address (host:port, [::1]:port)",
-     K_ADDR, 0, 0, F(grpc_addr)},
+    {"TODO_GRPC_ADDR", "127.0.0.1:50051", "gRPC listen address (host:port, [::1]:port)", K_ADDR, 0,
+     0, F(grpc_addr)},
     {"TODO_HTTP_ADDR", "127.0.0.1:8080", "gateway HTTP/WebSocket listen address", K_ADDR, 0, 0,
      F(http_addr)},
-    {"TODO_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics address, or off", K_ADDR_OFF,
-     0, 0, F(metrics_addr)},
+    {"TODO_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics address, or off", K_ADDR_OFF, 0, 0,
+     F(metrics_addr)},
     {"TODO_DATABASE_URL", "postgresql://todo@127.0.0.1:5433/todo", "PostgreSQL connection URL",
      K_PG_URL, 0, 0, F(database_url)},
-    {"TODO_DB_POOL_SIZE", "0", "PostgreSQL connections (0 = one per gRPC thread, max 256)",
-     K_INT, 0, 256, F(db_pool_size)},
+    {"TODO_DB_POOL_SIZE", "0", "PostgreSQL connections (0 = one per gRPC thread, max 256)", K_INT,
+     0, 256, F(db_pool_size)},
     {"TODO_REDIS_URL", "redis://127.0.0.1:6380/0", "Redis URL (dedupe keys, rate limits)",
      K_REDIS_URL, 0, 0, F(redis_url)},
-    {"TODO_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers (host:port,...)",
-     K_BROKERS, 0, 0, F(kafka_brokers)},
-    {"TODO_JWT_SECRET", NULL, "HS256 shared secret (>= 32 bytes)", K_SECRET, 0, 0,
-     F(jwt_secret)},
+    {"TODO_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers (host:port,...)", K_BROKERS,
+     0, 0, F(kafka_brokers)},
+    {"TODO_JWT_SECRET", NULL, "HS256 shared secret (>= 32 bytes)", K_SECRET, 0, 0, F(jwt_secret)},
     {"TODO_JWT_PUBLIC_KEY_FILE", NULL, "RS256 public key, PEM file", K_FILE, 0, 0,
      F(jwt_public_key_file)},
-    {"TODO_JWT_ISSUER", NULL, "required JWT iss, checked when set", K_STRING, 0, 0,
-     F(jwt_issuer)},
+    {"TODO_JWT_ISSUER", NULL, "required JWT iss, checked when set", K_STRING, 0, 0, F(jwt_issuer)},
     {"TODO_JWT_AUDIENCE", NULL, "required JWT aud, checked when set", K_STRING, 0, 0,
      F(jwt_audience)},
-    {"TODO_JWT_LEEWAY_SECONDS", "30", "clock skew allowed for exp/nbf/iat (0..600)", K_INT, 0,
-     600, F(jwt_leeway_s)},
+    {"TODO_JWT_LEEWAY_SECONDS", "30", "clock skew allowed for exp/nbf/iat (0..600)", K_INT, 0, 600,
+     F(jwt_leeway_s)},
     {"TODO_TLS_CERT_FILE", NULL, "TLS certificate chain, PEM (with key: TLS on)", K_FILE, 0, 0,
      F(tls_cert_file)},
     {"TODO_TLS_KEY_FILE", NULL, "TLS private key, PEM", K_FILE, 0, 0, F(tls_key_file)},
@@ -84,15 +82,15 @@ static const var vars[] = {
      F(grpc_threads)},
     {"TODO_MAX_MESSAGE_BYTES", "4194304", "max gRPC message size (1 KiB..64 MiB)", K_LONG, 1024,
      64L * 1024 * 1024, F(max_message_bytes)},
-    {"TODO_RATE_LIMIT_RPS", "1000", "requests per second per user (0 = off)", K_INT, 0,
-     1000000, F(rate_limit_rps)},
-    {"TODO_SHUTDOWN_GRACE_MS", "10000", "grace period for in-flight calls (0..600000)", K_INT,
-     0, 600000, F(shutdown_grace_ms)},
-    {"TODO_HEALTH_INTERVAL_MS", "1000", "dependency health check period (100..60000)", K_INT,
-     100, 60000, F(health_interval_ms)},
+    {"TODO_RATE_LIMIT_RPS", "1000", "requests per second per user (0 = off)", K_INT, 0, 1000000,
+     F(rate_limit_rps)},
+    {"TODO_SHUTDOWN_GRACE_MS", "10000", "grace period for in-flight calls (0..600000)", K_INT, 0,
+     600000, F(shutdown_grace_ms)},
+    {"TODO_HEALTH_INTERVAL_MS", "1000", "dependency health check period (100..60000)", K_INT, 100,
+     60000, F(health_interval_ms)},
     {"TODO_LOG_LEVEL", "info", "debug|info|warn|error", K_LOG_LEVEL, 0, 0, F(log_level)},
-    {"TODO_MIGRATE_ON_START", "true", "apply SQL migrations at start-up (true/false)", K_BOOL,
-     0, 0, F(migrate_on_start)},
+    {"TODO_MIGRATE_ON_START", "true", "apply SQL migrations at start-up (true/false)", K_BOOL, 0, 0,
+     F(migrate_on_start)},
 };
 
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -149,8 +147,8 @@ static void echo_url(char *dst, size_t cap, const char *url)
 
 static bool valid_host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 /* host:port, [v6]:port; port 0..65535 (0 = pick a free port, for tests). */
@@ -278,8 +276,7 @@ static int apply(td_config *cfg, const var *v, const char *val, char *err, size_
             const char *comma = strchr(p, ',');
             size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
             if (!parse_addr(p, len)) {
-                errf(err, cap, "%s: expected host:port[,host:port...], got '%s'", v->name,
-                     shown);
+                errf(err, cap, "%s: expected host:port[,host:port...], got '%s'", v->name, shown);
                 return -1;
             }
             if (comma == NULL)
@@ -309,8 +306,7 @@ static int apply(td_config *cfg, const var *v, const char *val, char *err, size_
     case K_SECRET: {
         size_t len = strlen(val);
         if (len < JWT_SECRET_MIN) {
-            errf(err, cap, "%s: too short (%zu bytes, need >= %d)", v->name, len,
-                 JWT_SECRET_MIN);
+            errf(err, cap, "%s: too short (%zu bytes, need >= %d)", v->name, len, JWT_SECRET_MIN);
             return -1;
         }
         store_string = true;
@@ -327,8 +323,8 @@ static int apply(td_config *cfg, const var *v, const char *val, char *err, size_
     case K_INT:
     case K_LONG:
         if (!parse_long(val, &n) || n < v->min || n > v->max) {
-            errf(err, cap, "%s: expected an integer in %ld..%ld, got '%s'", v->name, v->min,
-                 v->max, shown);
+            errf(err, cap, "%s: expected an integer in %ld..%ld, got '%s'", v->name, v->min, v->max,
+                 shown);
             return -1;
         }
         if (v->kind == K_INT)
@@ -366,8 +362,7 @@ static int apply(td_config *cfg, const var *v, const char *val, char *err, size_
     return 0;
 }
 
-int td_config_load(td_config *cfg, td_config_lookup_fn lookup, void *ud, char *err,
-                   size_t err_cap)
+int td_config_load(td_config *cfg, td_config_lookup_fn lookup, void *ud, char *err, size_t err_cap)
 {
     td_config c;
     int rc = -1;

@@ -13,14 +13,14 @@
 #include <stdio.h>
 
 typedef struct td_config {
-    char *grpc_addr;           /* TODO_GRPC_ADDR, default 127.0.0.1:50051 */
-    char *http_addr;           /* TODO_HTTP_ADDR, default 127.0.0.1:8080 (gateway) */
-    char *metrics_addr;        /* TODO_METRICS_ADDR, default 127.0.0.1:9464; "off" -> NULL */
-    char *database_url;        /* TODO_DATABASE_URL, default postgresql://todo@127.0.0.1:5433/todo */
-    int db_pool_size;          /* TODO_DB_POOL_SIZE, default 0 = one per gRPC thread (1..256) */
-    char *redis_url;           /* TODO_REDIS_URL, default redis://127.0.0.1:6380/0 */
-    char *kafka_brokers;       /* TODO_KAFKA_BROKERS, default 127.0.0.1:9092 */
-    char *jwt_secret;          /* TODO_JWT_SECRET, HS256 key (>= 32 bytes) or NULL */
+    char *grpc_addr;     /* TODO_GRPC_ADDR, default 127.0.0.1:50051 */
+    char *http_addr;     /* TODO_HTTP_ADDR, default 127.0.0.1:8080 (gateway) */
+    char *metrics_addr;  /* TODO_METRICS_ADDR, default 127.0.0.1:9464; "off" -> NULL */
+    char *database_url;  /* TODO_DATABASE_URL, default postgresql://todo@127.0.0.1:5433/todo */
+    int db_pool_size;    /* TODO_DB_POOL_SIZE, default 0 = one per gRPC thread (1..256) */
+    char *redis_url;     /* TODO_REDIS_URL, default redis://127.0.0.1:6380/0 */
+    char *kafka_brokers; /* TODO_KAFKA_BROKERS, default 127.0.0.1:9092 */
+    char *jwt_secret;    /* TODO_JWT_SECRET, HS256 key (>= 32 bytes) or NULL */
     char *jwt_public_key_file; /* TODO_JWT_PUBLIC_KEY_FILE, RS256 PEM or NULL */
     char *jwt_issuer;          /* TODO_JWT_ISSUER, checked when set */
     char *jwt_audience;        /* TODO_JWT_AUDIENCE, checked when set */
@@ -41,8 +41,7 @@ typedef const char *(*td_config_lookup_fn)(const char *name, void *ud);
 
 /* Fills cfg from lookup (NULL lookup = getenv). Returns 0, or -1 with one line in err.
  * On failure cfg holds nothing to free. */
-int td_config_load(td_config *cfg, td_config_lookup_fn lookup, void *ud, char *err,
-                   size_t err_cap);
+int td_config_load(td_config *cfg, td_config_lookup_fn lookup, void *ud, char *err, size_t err_cap);
 void td_config_fini(td_config *cfg);
 /* Prints the variable table (name, default, meaning) for --help. */
 void td_config_print_help(FILE *out);

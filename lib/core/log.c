@@ -64,8 +64,9 @@ void td_log(td_log_level lvl, const char *component, const char *cid, const char
     char line[4096];
     size_t pos = 0;
     pos += strftime(line, sizeof(line), "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    pos += (size_t)snprintf(line + pos, sizeof(line) - pos, ".%03ldZ\",\"level\":\"%s\",\"component\":\"",
-                            ts.tv_nsec / 1000000, names[lvl]);
+    pos += (size_t)snprintf(line + pos, sizeof(line) - pos,
+                            ".%03ldZ\",\"level\":\"%s\",\"component\":\"", ts.tv_nsec / 1000000,
+                            names[lvl]);
     append_escaped(line, sizeof(line), &pos, component ? component : "-");
     memcpy(line + pos, "\",\"msg\":\"", 9);
     pos += 9;

@@ -14,8 +14,8 @@ int td_log_level_parse(const char *s, td_log_level *out);
 void td_log(td_log_level lvl, const char *component, const char *cid, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define td_log_info(comp, ...) td_log(TD_LOG_INFO, comp, NULL, __VA_ARGS__)
-#define td_log_warn(comp, ...) td_log(TD_LOG_WARN, comp, NULL, __VA_ARGS__)
+#define td_log_info(comp, ...)  td_log(TD_LOG_INFO, comp, NULL, __VA_ARGS__)
+#define td_log_warn(comp, ...)  td_log(TD_LOG_WARN, comp, NULL, __VA_ARGS__)
 #define td_log_error(comp, ...) td_log(TD_LOG_ERROR, comp, NULL, __VA_ARGS__)
 #define td_log_debug(comp, ...) td_log(TD_LOG_DEBUG, comp, NULL, __VA_ARGS__)
 

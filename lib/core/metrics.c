@@ -139,8 +139,9 @@ void td_metric_gauge_add(td_metric_gauge *g, double delta)
 
 double td_metric_gauge_value(const td_metric_gauge *g)
 {
-    return g == NULL ? 0.0
-                     : bitsd(atomic_load_explicit(&((td_metric_gauge *)g)->bits, memory_order_relaxed));
+    return g == NULL
+               ? 0.0
+               : bitsd(atomic_load_explicit(&((td_metric_gauge *)g)->bits, memory_order_relaxed));
 }
 
 void td_metric_histogram_observe(td_metric_histogram *h, double v)
@@ -288,7 +289,8 @@ static family *family_get(td_metrics *m, const char *name, const char *help, kin
         if (it->fa_kind != k || it->fa_n_labels != n_labels)
             goto out;
         for (size_t i = 0; i < n_labels; i++)
-            if (strlen(it->fa_labels[i]) != lens[i] || memcmp(it->fa_labels[i], names[i], lens[i]) != 0)
+            if (strlen(it->fa_labels[i]) != lens[i] ||
+                memcmp(it->fa_labels[i], names[i], lens[i]) != 0)
                 goto out;
         result = it;
         goto out;
@@ -445,9 +447,9 @@ td_metric_histogram *td_metrics_histogram(td_metrics *m, const char *name, const
     return c != NULL ? &c->ch_u.h : NULL;
 }
 
-td_metric_histogram *td_metrics_histogram_labels(td_metrics *m, const char *name,
-                                                 const char *help, const double *bounds,
-                                                 size_t n_bounds, const char *label_names_csv,
+td_metric_histogram *td_metrics_histogram_labels(td_metrics *m, const char *name, const char *help,
+                                                 const double *bounds, size_t n_bounds,
+                                                 const char *label_names_csv,
                                                  const char *const *label_values)
 {
     child *c = lookup(m, name, help, K_HISTOGRAM, label_names_csv, label_values, bounds, n_bounds);
@@ -547,8 +549,7 @@ static void sb_double(sbuf *b, double v)
 }
 
 /* name{l1="v1",...[,le="x"]} */
-static void sb_series(sbuf *b, const family *f, const child *c, const char *suffix,
-                      const char *le)
+static void sb_series(sbuf *b, const family *f, const child *c, const char *suffix, const char *le)
 {
     sb_str(b, f->fa_name);
     sb_str(b, suffix);
@@ -723,8 +724,8 @@ static void render_process(sbuf *b, const td_metrics *m)
     long tck = sysconf(_SC_CLK_TCK);
 
     if (read_stat_fields(&ut, &st, &start, &vs) == 0 && tck > 0) {
-        render_header(b, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                      "counter");
+        render_header(b, "process_cpu_seconds_total",
+                      "Total user and system CPU time spent in seconds.", "counter");
         sb_str(b, "process_cpu_seconds_total ");
         sb_double(b, (double)(ut + st) / (double)tck);
         sb_put(b, "\n", 1);
@@ -735,7 +736,8 @@ static void render_process(sbuf *b, const td_metrics *m)
         char *end = NULL;
         (void)strtoull(buf, &end, 10);
         unsigned long long rss = strtoull(end, NULL, 10);
-        render_header(b, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
+        render_header(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+                      "gauge");
         sb_printf(b, "process_resident_memory_bytes %llu\n", rss * (unsigned long long)page);
     }
     if (m->start_time >= 0) {

@@ -67,9 +67,9 @@ td_metric_gauge *td_metrics_gauge_labels(td_metrics *m, const char *name, const 
  * 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10. */
 td_metric_histogram *td_metrics_histogram(td_metrics *m, const char *name, const char *help,
                                           const double *bounds, size_t n_bounds);
-td_metric_histogram *td_metrics_histogram_labels(td_metrics *m, const char *name,
-                                                 const char *help, const double *bounds,
-                                                 size_t n_bounds, const char *label_names_csv,
+td_metric_histogram *td_metrics_histogram_labels(td_metrics *m, const char *name, const char *help,
+                                                 const double *bounds, size_t n_bounds,
+                                                 const char *label_names_csv,
                                                  const char *const *label_values);
 
 /* ---- updates (any thread, lock-free; NULL metric = no-op) ---- */

@@ -8,22 +8,22 @@
 
 typedef enum td_status {
     TD_OK = 0,
-    TD_EINVAL = -1,     /* invalid argument           -> INVALID_ARGUMENT */
-    TD_ENOTFOUND = -2,  /* missing or not yours        -> NOT_FOUND */
-    TD_EEXIST = -3,     /* duplicate                   -> ALREADY_EXISTS */
-    TD_ECONFLICT = -4,  /* stale etag, lost race       -> ABORTED */
-    TD_EPRECOND = -5,   /* wrong state                 -> FAILED_PRECONDITION */
-    TD_EUNAUTH = -6,    /* bad or missing credentials  -> UNAUTHENTICATED */
-    TD_EPERM = -7,      /* authenticated, not allowed  -> PERMISSION_DENIED */
-    TD_ELIMIT = -8,     /* rate or size limit          -> RESOURCE_EXHAUSTED */
-    TD_EUNAVAIL = -9,   /* dependency down, retry      -> UNAVAILABLE */
-    TD_EDEADLINE = -10, /* deadline passed             -> DEADLINE_EXCEEDED */
-    TD_ECANCELLED = -11,/* client went away            -> CANCELLED */
-    TD_EUNIMPL = -12,   /* not implemented             -> UNIMPLEMENTED */
-    TD_ENOMEM = -13,    /* allocation failed           -> RESOURCE_EXHAUSTED */
-    TD_EINTERNAL = -14, /* bug or unexpected state     -> INTERNAL */
-    TD_ERANGE = -15,    /* out of range (page token..) -> OUT_OF_RANGE */
-    TD_EIO = -16,       /* I/O error                   -> INTERNAL */
+    TD_EINVAL = -1,      /* invalid argument           -> INVALID_ARGUMENT */
+    TD_ENOTFOUND = -2,   /* missing or not yours        -> NOT_FOUND */
+    TD_EEXIST = -3,      /* duplicate                   -> ALREADY_EXISTS */
+    TD_ECONFLICT = -4,   /* stale etag, lost race       -> ABORTED */
+    TD_EPRECOND = -5,    /* wrong state                 -> FAILED_PRECONDITION */
+    TD_EUNAUTH = -6,     /* bad or missing credentials  -> UNAUTHENTICATED */
+    TD_EPERM = -7,       /* authenticated, not allowed  -> PERMISSION_DENIED */
+    TD_ELIMIT = -8,      /* rate or size limit          -> RESOURCE_EXHAUSTED */
+    TD_EUNAVAIL = -9,    /* dependency down, retry      -> UNAVAILABLE */
+    TD_EDEADLINE = -10,  /* deadline passed             -> DEADLINE_EXCEEDED */
+    TD_ECANCELLED = -11, /* client went away            -> CANCELLED */
+    TD_EUNIMPL = -12,    /* not implemented             -> UNIMPLEMENTED */
+    TD_ENOMEM = -13,     /* allocation failed           -> RESOURCE_EXHAUSTED */
+    TD_EINTERNAL = -14,  /* bug or unexpected state     -> INTERNAL */
+    TD_ERANGE = -15,     /* out of range (page token..) -> OUT_OF_RANGE */
+    TD_EIO = -16,        /* I/O error                   -> INTERNAL */
 } td_status;
 
 /* Short constant description of a status ("invalid argument"); never NULL. */

@@ -179,8 +179,8 @@ td_status td_ce_decode(const uint8_t *buf, size_t len, td_arena *a, ce_t **out, 
     ce_t *ce = NULL;
 
     *out = NULL;
-    ce = (ce_t *)protobuf_c_message_unpack(&io__cloudevents__v1__cloud_event__descriptor,
-                                           &alloc, len, buf);
+    ce = (ce_t *)protobuf_c_message_unpack(&io__cloudevents__v1__cloud_event__descriptor, &alloc,
+                                           len, buf);
     if (ce == NULL) {
         set_err(err, err_cap, "cloudevent: not a protobuf CloudEvent");
         goto out;
@@ -309,8 +309,7 @@ td_status td_ce_data_unpack(const ce_t *ev, const ProtobufCMessageDescriptor *d,
         set_err(err, err_cap, "cloudevent: proto_data type_url does not match");
         goto out;
     }
-    m = protobuf_c_message_unpack(d, &alloc, ev->proto_data->value.len,
-                                  ev->proto_data->value.data);
+    m = protobuf_c_message_unpack(d, &alloc, ev->proto_data->value.len, ev->proto_data->value.data);
     if (m == NULL) {
         set_err(err, err_cap, "cloudevent: proto_data does not parse");
         goto out;
@@ -379,8 +378,8 @@ static bool hex_get(const char *s, unsigned char *b, size_t n, bool lower_only)
         int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
-        if (lower_only && ((s[2 * i] >= 'A' && s[2 * i] <= 'F') ||
-                           (s[2 * i + 1] >= 'A' && s[2 * i + 1] <= 'F')))
+        if (lower_only &&
+            ((s[2 * i] >= 'A' && s[2 * i] <= 'F') || (s[2 * i + 1] >= 'A' && s[2 * i + 1] <= 'F')))
             return false;
         b[i] = (unsigned char)(hi << 4 | lo);
     }

@@ -32,10 +32,10 @@
 #include "core/status.h"
 #include "io/cloudevents/v1/cloudevents.pb-c.h"
 
-#define TD_CE_CONTENT_TYPE "application/cloudevents+protobuf"
-#define TD_CE_SPEC_VERSION "1.0"
+#define TD_CE_CONTENT_TYPE      "application/cloudevents+protobuf"
+#define TD_CE_SPEC_VERSION      "1.0"
 #define TD_CE_DATA_CONTENT_TYPE "application/protobuf"
-#define TD_CE_TYPE_URL_PREFIX "type.googleapis.com/"
+#define TD_CE_TYPE_URL_PREFIX   "type.googleapis.com/"
 
 enum {
     TD_CE_UUID_LEN = 36,        /* 8-4-4-4-12 text, without the NUL */
@@ -74,8 +74,7 @@ td_ce_attr(const Io__Cloudevents__V1__CloudEvent *ev, const char *name);
 /* Attribute as text when it is ce_string, ce_uri or ce_uri_ref; else NULL. */
 const char *td_ce_attr_string(const Io__Cloudevents__V1__CloudEvent *ev, const char *name);
 /* Attribute as epoch microseconds when it is ce_timestamp; false otherwise. */
-bool td_ce_attr_time_us(const Io__Cloudevents__V1__CloudEvent *ev, const char *name,
-                        int64_t *us);
+bool td_ce_attr_time_us(const Io__Cloudevents__V1__CloudEvent *ev, const char *name, int64_t *us);
 /* "revision" attribute (decimal ce_string, or ce_integer); false when absent/bad. */
 bool td_ce_revision(const Io__Cloudevents__V1__CloudEvent *ev, int64_t *revision);
 

@@ -77,17 +77,28 @@ static int64_t now_ms(void)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
     }
 }
 
@@ -101,8 +112,7 @@ static bool is_tchar(unsigned char c)
 
 /* Validates "METHOD SP TARGET SP HTTP/1.x" (len excludes the line ending).
  * Fills method/target spans. */
-static bool parse_request_line(const char *s, size_t len, size_t *mlen, size_t *toff,
-                               size_t *tlen)
+static bool parse_request_line(const char *s, size_t len, size_t *mlen, size_t *toff, size_t *tlen)
 {
     size_t i = 0;
     while (i < len && is_tchar((unsigned char)s[i]))
@@ -168,8 +178,8 @@ static void conn_close(conn *c)
 }
 
 /* Puts the connection into WRITE with a response; takes ownership of body. */
-static void respond(conn *c, int status, char *body, size_t body_len,
-                    const char *ctype, bool head_only)
+static void respond(conn *c, int status, char *body, size_t body_len, const char *ctype,
+                    bool head_only)
 {
     char hdr[512];
     char *out = NULL;
@@ -541,7 +551,8 @@ td_httpd *td_httpd_start_opts(const td_httpd_opts *o, char *err, size_t err_cap)
         if (h->conns[i].in == NULL)
             goto oom;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
     int gai = getaddrinfo(host, port, &hints, &ai);
     if (gai != 0) {
@@ -584,8 +595,7 @@ out:
     return result;
 }
 
-td_httpd *td_httpd_start(const char *addr, td_httpd_handler fn, void *ud, char *err,
-                         size_t err_cap)
+td_httpd *td_httpd_start(const char *addr, td_httpd_handler fn, void *ud, char *err, size_t err_cap)
 {
     td_httpd_opts o = {.addr = addr, .handler = fn, .ud = ud};
     return td_httpd_start_opts(&o, err, err_cap);

@@ -36,12 +36,12 @@ typedef int (*td_httpd_handler)(void *ud, const char *path, char **body, size_t 
                                 const char **content_type);
 
 typedef struct td_httpd_opts {
-    const char *addr;       /* "127.0.0.1:9464", "[::1]:0", ":9464" (all IPv4); port 0 = ephemeral */
+    const char *addr; /* "127.0.0.1:9464", "[::1]:0", ":9464" (all IPv4); port 0 = ephemeral */
     td_httpd_handler handler;
     void *ud;
-    int read_timeout_ms;    /* per connection deadline; 0 = 5000 */
-    size_t max_head_bytes;  /* 0 = 8192 */
-    int max_conns;          /* 0 = 64 */
+    int read_timeout_ms;   /* per connection deadline; 0 = 5000 */
+    size_t max_head_bytes; /* 0 = 8192 */
+    int max_conns;         /* 0 = 64 */
 } td_httpd_opts;
 
 /* Binds, listens and starts the server thread. NULL on failure with one line in err

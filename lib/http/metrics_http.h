@@ -22,8 +22,8 @@
 typedef bool (*td_health_fn)(void *ud);
 
 typedef struct td_metrics_http {
-    td_metrics *metrics;  /* borrowed; NULL serves an empty /metrics */
-    td_health_fn health;  /* NULL = always healthy */
+    td_metrics *metrics; /* borrowed; NULL serves an empty /metrics */
+    td_health_fn health; /* NULL = always healthy */
     void *health_ud;
     /* Called before each /metrics render to sample gauges that are cheaper to read than
      * to maintain (calls in flight, pool usage). NULL = none. Runs on the httpd thread. */

@@ -55,8 +55,8 @@ td_status td_pg_migrations_check(const td_embedded_file *files, size_t n, char *
             goto out;
         }
         if (v <= prev) {
-            snprintf(err, cap, "migration %s: version %ld is not greater than %ld",
-                     files[i].name, v, prev);
+            snprintf(err, cap, "migration %s: version %ld is not greater than %ld", files[i].name,
+                     v, prev);
             st = TD_EINVAL;
             goto out;
         }
@@ -133,7 +133,7 @@ static td_status apply_one(td_pg_conn *c, const td_embedded_file *f, long versio
             goto record; /* a file ending in a SELECT is fine */
         state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
         st = PQstatus(td_pg_conn_raw(c)) != CONNECTION_OK ? TD_EUNAVAIL
-                                                            : td_pg_sqlstate_status(state);
+                                                          : td_pg_sqlstate_status(state);
         if (st == TD_OK)
             st = TD_EINTERNAL;
         {
@@ -241,8 +241,8 @@ td_status td_pg_migrate(const char *url, const td_embedded_file *files, size_t n
 out:
     PQclear(r);
     if (locked) {
-        PGresult *u = run_sql(c, "SELECT pg_advisory_unlock($1::bigint)", 1, vals, &(td_status){0},
-                              NULL, 0);
+        PGresult *u =
+            run_sql(c, "SELECT pg_advisory_unlock($1::bigint)", 1, vals, &(td_status){0}, NULL, 0);
         PQclear(u); /* if this fails, closing the session releases the lock anyway */
     }
     free(applied);

@@ -316,8 +316,7 @@ static td_status conn_ensure(td_pg_conn *c, char *err, size_t cap)
 
     /* Two rounds: a session found dead while setting the timeout is replaced once. */
     for (int round = 0; round < 2; round++) {
-        if (c->pc_needs_reset ||
-            (c->pc_conn != NULL && PQstatus(c->pc_conn) != CONNECTION_OK))
+        if (c->pc_needs_reset || (c->pc_conn != NULL && PQstatus(c->pc_conn) != CONNECTION_OK))
             conn_drop(c);
         conn_check_idle(c);
         st = td_pg_conn_connect(c, err, cap);
@@ -328,8 +327,8 @@ static td_status conn_ensure(td_pg_conn *c, char *err, size_t cap)
             goto out;
         snprintf(val, sizeof val, "%d", c->pc_timeout_want);
         params[0] = val;
-        r = PQexecParams(c->pc_conn, "SELECT set_config('statement_timeout', $1, false)", 1,
-                         NULL, params, NULL, NULL, 0);
+        r = PQexecParams(c->pc_conn, "SELECT set_config('statement_timeout', $1, false)", 1, NULL,
+                         params, NULL, NULL, 0);
         if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
             c->pc_timeout_set = c->pc_timeout_want;
             goto out;
@@ -402,8 +401,7 @@ PGresult *td_pg_exec(td_pg_conn *c, const char *stmt, int nparams, const char *c
         if (*st != TD_OK)
             goto out;
         was_idle = PQtransactionStatus(c->pc_conn) == PQTRANS_IDLE;
-        r = PQexecPrepared(c->pc_conn, s->name, nparams, values, lengths, formats,
-                           result_format);
+        r = PQexecPrepared(c->pc_conn, s->name, nparams, values, lengths, formats, result_format);
         r = result_check(c, r, s->name, st, err, cap);
         if (r != NULL || *st != TD_EUNAVAIL)
             goto out;
@@ -529,8 +527,8 @@ td_status td_pg_pipeline(td_pg_conn *c, const td_pg_call *calls, size_t n, PGres
     in_pipeline = true;
     for (size_t i = 0; i < n; i++) {
         const td_pg_call *k = &calls[i];
-        if (PQsendQueryPrepared(c->pc_conn, k->stmt, k->nparams, k->values, k->lengths,
-                                k->formats, k->result_format) != 1 ||
+        if (PQsendQueryPrepared(c->pc_conn, k->stmt, k->nparams, k->values, k->lengths, k->formats,
+                                k->result_format) != 1 ||
             ((k->sync_after || i + 1 == n) && PQpipelineSync(c->pc_conn) != 1)) {
             st = PQstatus(c->pc_conn) == CONNECTION_OK ? TD_EINTERNAL : TD_EUNAVAIL;
             first_fail = i;
@@ -547,8 +545,8 @@ td_status td_pg_pipeline(td_pg_conn *c, const td_pg_call *calls, size_t n, PGres
             PQclear(r); /* skipped: its segment failed earlier; results[i] stays NULL */
             cst = TD_OK;
         } else {
-            results[i] = result_check(c, r, calls[i].stmt, &cst, first ? err : NULL,
-                                      first ? cap : 0);
+            results[i] =
+                result_check(c, r, calls[i].stmt, &cst, first ? err : NULL, first ? cap : 0);
         }
         r = NULL;
         if (cst != TD_OK && first) {
@@ -591,8 +589,8 @@ out:
 /* ------------------------------------------------------------------------------------
  * Pool */
 
-td_pg_pool *td_pg_pool_new(const char *url, size_t size, const td_pg_stmt *stmts,
-                           size_t nstmts, char *err, size_t cap)
+td_pg_pool *td_pg_pool_new(const char *url, size_t size, const td_pg_stmt *stmts, size_t nstmts,
+                           char *err, size_t cap)
 {
     td_pg_pool *p = NULL;
     bool mu_ok = false, cv_ok = false;
@@ -712,8 +710,7 @@ void td_pg_pool_release(td_pg_pool *p, td_pg_conn *c)
 
 td_status td_pg_ping(const char *url)
 {
-    const char *const keys[] = {"connect_timeout", "application_name", "options", "dbname",
-                                NULL};
+    const char *const keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
     const char *const vals[] = {"2", "todo-health", "-c statement_timeout=1000", url, NULL};
     td_status st = TD_EUNAVAIL;
     PGconn *pc = NULL;

@@ -137,8 +137,8 @@ td_status td_pg_pipeline(td_pg_conn *c, const td_pg_call *calls, size_t n, PGres
 /* `size` connections (1..1024) to `url`, each with the statement registry. PostgreSQL
  * need not be up. NULL with err on bad arguments / out of memory.
  * Caller frees with td_pg_pool_destroy() after every connection is released. */
-td_pg_pool *td_pg_pool_new(const char *url, size_t size, const td_pg_stmt *stmts,
-                           size_t nstmts, char *err, size_t err_cap);
+td_pg_pool *td_pg_pool_new(const char *url, size_t size, const td_pg_stmt *stmts, size_t nstmts,
+                           char *err, size_t err_cap);
 void td_pg_pool_destroy(td_pg_pool *p); /* NULL is a no-op */
 
 /* Takes a connection exclusively, waiting up to timeout_ms (< 0: forever; 0: no wait).

@@ -50,8 +50,8 @@ static void warn(td_redis *r, const char *what, const char *detail)
         return;
     if (!atomic_compare_exchange_strong(&r->last_warn, &last, now))
         return;
-    td_log_warn(r->component, "redis %s:%d %s: %s (failing open, retry every %d ms)",
-                r->url.host, r->url.port, what, detail != NULL ? detail : "?", r->retry_ms);
+    td_log_warn(r->component, "redis %s:%d %s: %s (failing open, retry every %d ms)", r->url.host,
+                r->url.port, what, detail != NULL ? detail : "?", r->retry_ms);
 }
 
 /* Marks the connection failed. Caller holds mu. */

@@ -29,11 +29,11 @@
 typedef struct td_redis td_redis;
 
 typedef struct td_redis_opts {
-    const char *url;              /* TODO_REDIS_URL */
-    int timeout_ms;               /* connect + command timeout; 0 = 100 */
-    int retry_ms;                 /* back-off after a failure; 0 = 1000 */
-    td_metric_counter *errors;    /* borrowed, may be NULL: +1 per connection/command failure */
-    const char *component;        /* log component, NULL = "redis" */
+    const char *url;           /* TODO_REDIS_URL */
+    int timeout_ms;            /* connect + command timeout; 0 = 100 */
+    int retry_ms;              /* back-off after a failure; 0 = 1000 */
+    td_metric_counter *errors; /* borrowed, may be NULL: +1 per connection/command failure */
+    const char *component;     /* log component, NULL = "redis" */
 } td_redis_opts;
 
 /* Parses the URL; does NOT connect (the first command does). NULL with one line in err

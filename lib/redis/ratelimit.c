@@ -58,7 +58,7 @@ struct td_ratelimit {
     void *incr_ctx;
     td_ratelimit_clock_fn clock;
     void *clock_ctx;
-    td_redis *redis;       /* owned; NULL when incr was injected */
+    td_redis *redis; /* owned; NULL when incr was injected */
     char script_sha[41];
     td_metric_counter *m_errors;
     td_metric_counter *m_fail_open;
@@ -167,7 +167,8 @@ static entry *entry_get(td_ratelimit *rl, shard *s, const char *user, size_t n, 
                 }
             }
         }
-        for (size_t b = h % SHARD_BUCKETS; s->count >= rl->max_per_shard; b = (b + 1) % SHARD_BUCKETS) {
+        for (size_t b = h % SHARD_BUCKETS; s->count >= rl->max_per_shard;
+             b = (b + 1) % SHARD_BUCKETS) {
             entry *e = s->buckets[b];
             if (e != NULL) {
                 s->buckets[b] = e->en_next;
@@ -280,20 +281,24 @@ td_ratelimit *td_ratelimit_new_opts(const td_ratelimit_opts *o, td_metrics *m, c
     rl->max_per_shard = max_users / SHARDS > 0 ? max_users / SHARDS : 1;
     rl->clock = o->clock != NULL ? o->clock : realtime_sec;
     rl->clock_ctx = o->clock_ctx;
-    rl->m_errors = td_metrics_counter(m, "td_ratelimit_redis_errors_total",
-                                      "Redis failures seen by the rate limiter (each one fails open).");
-    rl->m_fail_open = td_metrics_counter(m, "td_ratelimit_fail_open_total",
-                                         "Calls allowed without checking the limit because Redis was unavailable.");
+    rl->m_errors =
+        td_metrics_counter(m, "td_ratelimit_redis_errors_total",
+                           "Redis failures seen by the rate limiter (each one fails open).");
+    rl->m_fail_open = td_metrics_counter(
+        m, "td_ratelimit_fail_open_total",
+        "Calls allowed without checking the limit because Redis was unavailable.");
     rl->m_denied = td_metrics_counter(m, "td_ratelimit_denied_total",
                                       "Calls refused by the per-user rate limit.");
-    rl->m_leases = td_metrics_counter(m, "td_ratelimit_leases_total",
-                                      "Quota leases taken from Redis.");
+    rl->m_leases =
+        td_metrics_counter(m, "td_ratelimit_leases_total", "Quota leases taken from Redis.");
     if (o->incr != NULL) {
         rl->incr = o->incr;
         rl->incr_ctx = o->incr_ctx;
     } else if (rl->limit > 0) {
-        td_redis_opts ro = {.url = o->redis_url, .timeout_ms = o->redis_timeout_ms,
-                            .retry_ms = o->redis_retry_ms, .errors = rl->m_errors,
+        td_redis_opts ro = {.url = o->redis_url,
+                            .timeout_ms = o->redis_timeout_ms,
+                            .retry_ms = o->redis_retry_ms,
+                            .errors = rl->m_errors,
                             .component = "ratelimit"};
         rl->redis = td_redis_new(&ro, err, err_cap);
         if (rl->redis == NULL)
@@ -315,8 +320,8 @@ out:
     return result;
 }
 
-td_ratelimit *td_ratelimit_new(const char *redis_url, int limit_per_sec, td_metrics *m,
-                               char *err, size_t err_cap)
+td_ratelimit *td_ratelimit_new(const char *redis_url, int limit_per_sec, td_metrics *m, char *err,
+                               size_t err_cap)
 {
     td_ratelimit_opts o = {.limit_per_sec = limit_per_sec, .redis_url = redis_url};
     return td_ratelimit_new_opts(&o, m, err, err_cap);

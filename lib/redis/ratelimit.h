@@ -52,19 +52,19 @@ typedef struct td_ratelimit td_ratelimit;
 /* The shared counter: adds n to key (creating it with a short expiry) and stores the
  * new total in *total. Returns TD_OK, or any error for "unavailable" (=> fail open).
  * Called without any table lock held, concurrently from several threads. */
-typedef td_status (*td_ratelimit_incr_fn)(void *ctx, const char *key, size_t key_len,
-                                          int64_t n, int64_t *total);
+typedef td_status (*td_ratelimit_incr_fn)(void *ctx, const char *key, size_t key_len, int64_t n,
+                                          int64_t *total);
 /* Wall-clock seconds since the epoch (injectable for tests). */
 typedef int64_t (*td_ratelimit_clock_fn)(void *ctx);
 
 typedef struct td_ratelimit_opts {
-    int limit_per_sec;          /* per user; 0 = disabled (allow() always TD_OK) */
-    int chunk;                  /* lease size; 0 = max(1, limit/10) */
-    size_t max_users;           /* local table bound; 0 = 65536 */
-    const char *redis_url;      /* used when incr is NULL */
-    int redis_timeout_ms;       /* 0 = 100 */
-    int redis_retry_ms;         /* 0 = 1000 */
-    td_ratelimit_incr_fn incr;  /* NULL = Redis at redis_url */
+    int limit_per_sec;         /* per user; 0 = disabled (allow() always TD_OK) */
+    int chunk;                 /* lease size; 0 = max(1, limit/10) */
+    size_t max_users;          /* local table bound; 0 = 65536 */
+    const char *redis_url;     /* used when incr is NULL */
+    int redis_timeout_ms;      /* 0 = 100 */
+    int redis_retry_ms;        /* 0 = 1000 */
+    td_ratelimit_incr_fn incr; /* NULL = Redis at redis_url */
     void *incr_ctx;
     td_ratelimit_clock_fn clock; /* NULL = CLOCK_REALTIME */
     void *clock_ctx;
@@ -75,8 +75,8 @@ typedef struct td_ratelimit_opts {
  * Tries to connect once (bounded by the timeout); a Redis that is down at start-up is
  * not an error, it is retried in the background of later calls. Returns
  * NULL with one line in err on a bad URL or out of memory. */
-td_ratelimit *td_ratelimit_new(const char *redis_url, int limit_per_sec, td_metrics *m,
-                               char *err, size_t err_cap);
+td_ratelimit *td_ratelimit_new(const char *redis_url, int limit_per_sec, td_metrics *m, char *err,
+                               size_t err_cap);
 td_ratelimit *td_ratelimit_new_opts(const td_ratelimit_opts *opts, td_metrics *m, char *err,
                                     size_t err_cap);
 void td_ratelimit_destroy(td_ratelimit *rl); /* NULL is a no-op */

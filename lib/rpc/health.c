@@ -23,7 +23,7 @@ typedef struct watcher {
 struct td_health {
     pthread_mutex_t send_mu;
     pthread_mutex_t mu;
-    size_t n;                  /* names[0] is "" */
+    size_t n; /* names[0] is "" */
     const char **names;
     td_health_status *status;
     watcher *watchers;

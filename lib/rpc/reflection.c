@@ -99,8 +99,8 @@ static size_t read_varint(const unsigned char *p, const unsigned char *end, uint
     return 0;
 }
 
-static const char *sym_add(td_reflection *r, const char *scope, const char *name,
-                           sym_kind kind, size_t file)
+static const char *sym_add(td_reflection *r, const char *scope, const char *name, sym_kind kind,
+                           size_t file)
 {
     const char *full = NULL;
     if (name == NULL)
@@ -346,7 +346,8 @@ static int index_files(td_reflection *r, char *err, size_t cap)
         for (size_t j = 0; j < fd->n_dependency; j++) {
             long d = file_find(r, fd->dependency[j]);
             if (d < 0) {
-                set_err(err, cap, "descriptor set: %s imports %s, which is missing (use --include_imports)",
+                set_err(err, cap,
+                        "descriptor set: %s imports %s, which is missing (use --include_imports)",
                         f->name, fd->dependency[j]);
                 goto out;
             }
@@ -380,8 +381,7 @@ out:
     return rc;
 }
 
-td_reflection *td_reflection_new(const unsigned char *set, size_t len, char *err,
-                                 size_t err_cap)
+td_reflection *td_reflection_new(const unsigned char *set, size_t len, char *err, size_t err_cap)
 {
     td_reflection *r = NULL, *ret = NULL;
     if (set == NULL || len == 0) {
@@ -389,8 +389,7 @@ td_reflection *td_reflection_new(const unsigned char *set, size_t len, char *err
         goto out;
     }
     r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->arena = td_arena_new(16384)) == NULL ||
-        (r->set = malloc(len)) == NULL) {
+    if (r == NULL || (r->arena = td_arena_new(16384)) == NULL || (r->set = malloc(len)) == NULL) {
         set_err(err, err_cap, "out of memory");
         goto out;
     }
@@ -452,8 +451,7 @@ size_t td_reflection_services(const td_reflection *r, const char *const **names)
 /* ---- answers ---- */
 
 /* Depth-first, pre-order: the requested file first, then each dependency once. */
-static void closure_visit(const td_reflection *r, size_t f, bool *seen, size_t *order,
-                          size_t *n)
+static void closure_visit(const td_reflection *r, size_t f, bool *seen, size_t *order, size_t *n)
 {
     if (seen[f])
         return;
@@ -493,8 +491,8 @@ out:
     return st;
 }
 
-static td_status answer_error(Grpc__Reflection__V1__ServerReflectionResponse *resp,
-                              td_arena *a, int code, const char *what, const char *name)
+static td_status answer_error(Grpc__Reflection__V1__ServerReflectionResponse *resp, td_arena *a,
+                              int code, const char *what, const char *name)
 {
     td_status st = TD_ENOMEM;
     Grpc__Reflection__V1__ErrorResponse *e = td_arena_alloc(a, sizeof(*e));
@@ -514,8 +512,7 @@ out:
 }
 
 static td_status answer_services(const td_reflection *r,
-                                 Grpc__Reflection__V1__ServerReflectionResponse *resp,
-                                 td_arena *a)
+                                 Grpc__Reflection__V1__ServerReflectionResponse *resp, td_arena *a)
 {
     td_status st = TD_ENOMEM;
     Grpc__Reflection__V1__ListServiceResponse *ls = td_arena_alloc(a, sizeof(*ls));
@@ -572,8 +569,7 @@ out:
 
 static td_status answer_ext_file(const td_reflection *r,
                                  const Grpc__Reflection__V1__ExtensionRequest *x,
-                                 Grpc__Reflection__V1__ServerReflectionResponse *resp,
-                                 td_arena *a)
+                                 Grpc__Reflection__V1__ServerReflectionResponse *resp, td_arena *a)
 {
     td_status st = TD_ENOMEM;
     const char *type = (x && x->containing_type) ? x->containing_type : "";
@@ -612,8 +608,7 @@ out:
 
 td_status td_reflection_answer(const td_reflection *r,
                                const Grpc__Reflection__V1__ServerReflectionRequest *req,
-                               Grpc__Reflection__V1__ServerReflectionResponse *resp,
-                               td_arena *a)
+                               Grpc__Reflection__V1__ServerReflectionResponse *resp, td_arena *a)
 {
     td_status st = TD_ENOMEM;
     grpc__reflection__v1__server_reflection_response__init(resp);

@@ -31,8 +31,7 @@ typedef struct td_reflection td_reflection;
  * caller's buffer may go away). Every dependency named by a file must be in the set.
  * Returns NULL on a malformed set or allocation failure, with a reason in err.
  * Caller frees with td_reflection_destroy(). */
-td_reflection *td_reflection_new(const unsigned char *set, size_t len, char *err,
-                                 size_t err_cap);
+td_reflection *td_reflection_new(const unsigned char *set, size_t len, char *err, size_t err_cap);
 /* Same, over the embedded td_descriptor_set (lib/rpc/descriptor_set.h). */
 td_reflection *td_reflection_new_embedded(char *err, size_t err_cap);
 void td_reflection_destroy(td_reflection *r); /* NULL is a no-op */
@@ -42,8 +41,7 @@ void td_reflection_destroy(td_reflection *r); /* NULL is a no-op */
  * for lookup failures, which are error_response answers) or TD_ENOMEM. */
 td_status td_reflection_answer(const td_reflection *r,
                                const Grpc__Reflection__V1__ServerReflectionRequest *req,
-                               Grpc__Reflection__V1__ServerReflectionResponse *resp,
-                               td_arena *a);
+                               Grpc__Reflection__V1__ServerReflectionResponse *resp, td_arena *a);
 
 /* Name of the file defining a fully-qualified symbol ("todo.v1.Task"; a leading '.'
  * is accepted), or NULL. Borrowed, valid while r lives. */

@@ -10,8 +10,8 @@
 
 #define MAX_V 32
 
-unsigned char *td_rpc_status_details_pack(int code, const char *message,
-                                          const td_rpc_violation *v, size_t nv, size_t *len)
+unsigned char *td_rpc_status_details_pack(int code, const char *message, const td_rpc_violation *v,
+                                          size_t nv, size_t *len)
 {
     Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
     Google__Rpc__BadRequest br = GOOGLE__RPC__BAD_REQUEST__INIT;

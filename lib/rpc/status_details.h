@@ -10,7 +10,7 @@ typedef struct td_rpc_violation {
 } td_rpc_violation;
 
 /* Returns malloc'd bytes (caller frees) and their length, or NULL when out of memory. */
-unsigned char *td_rpc_status_details_pack(int code, const char *message,
-                                          const td_rpc_violation *v, size_t nv, size_t *len);
+unsigned char *td_rpc_status_details_pack(int code, const char *message, const td_rpc_violation *v,
+                                          size_t nv, size_t *len);
 
 #endif

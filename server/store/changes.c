@@ -14,7 +14,7 @@
 
 #include "events/cloudevent.h"
 
-#define CE_SOURCE "//todo/server"
+#define CE_SOURCE     "//todo/server"
 #define DEFAULT_TOPIC "task.events"
 
 const td_pg_stmt td_changes_stmts[] = {
@@ -155,7 +155,7 @@ void td_change_notify(td_pg_conn *conn)
 {
     td_status st;
     char err[160];
-    PGresult *r = td_pg_exec(conn, "td_change_notify", 0, NULL, NULL, NULL, 0, &st, err,
-                             sizeof(err));
+    PGresult *r =
+        td_pg_exec(conn, "td_change_notify", 0, NULL, NULL, NULL, 0, &st, err, sizeof(err));
     PQclear(r); /* failure ignored: the relay also polls */
 }

@@ -35,9 +35,9 @@ typedef struct td_change {
     const char *aggregate_type; /* "task" | "tag" */
     const char *aggregate_id;
     const ProtobufCMessage *data; /* todo.v1 event message (TaskCreated, ...) */
-    const char *traceparent;    /* W3C traceparent or NULL (one is derived from cid) */
-    const char *cid;            /* correlation id of the gRPC call, may be NULL */
-    const char *topic;          /* NULL = "task.events" */
+    const char *traceparent;      /* W3C traceparent or NULL (one is derived from cid) */
+    const char *cid;              /* correlation id of the gRPC call, may be NULL */
+    const char *topic;            /* NULL = "task.events" */
 } td_change;
 
 /* Statement "td_change_bump": upsert users_revisions, returns the new revision. */

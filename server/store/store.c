@@ -32,9 +32,9 @@
 #endif
 #endif
 
-#define LOG_COMP "store"
+#define LOG_COMP           "store"
 #define ACQUIRE_DEFAULT_MS 5000
-#define PAGE_KEY_LABEL "todo page tokens v1"
+#define PAGE_KEY_LABEL     "todo page tokens v1"
 
 static td_status registry_build(td_store *s)
 {
@@ -82,8 +82,8 @@ td_store *td_store_new(const char *db_url, size_t pool_size, const unsigned char
     }
     st = registry_build(s);
     if (st != TD_OK) {
-        snprintf(err, err_cap, "store: %s", st == TD_ENOMEM ? "out of memory"
-                                                            : "duplicate statement name");
+        snprintf(err, err_cap, "store: %s",
+                 st == TD_ENOMEM ? "out of memory" : "duplicate statement name");
         goto fail;
     }
     if (secret != NULL && secret_len > 0) {

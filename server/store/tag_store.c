@@ -26,41 +26,53 @@
 
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::int8"
 /* 7 columns of a tag row, alias g; the open-task count is the optional 8th. */
-#define TAG_COLS                                                                         \
-    "g.id::text, g.name, g.color, g.revision, " US("g.created_at") ", " US("g.updated_at") \
-    ", g.name_lower"
-#define TAG_OPEN                                                                         \
-    "(SELECT count(*) FROM task_tags tt JOIN tasks k ON k.id = tt.task_id "              \
+#define TAG_COLS                                                                                   \
+    "g.id::text, g.name, g.color, g.revision, " US("g.created_at") ", " US(                        \
+        "g.updated_at") ", g.name_lower"
+#define TAG_OPEN                                                                                   \
+    "(SELECT count(*) FROM task_tags tt JOIN tasks k ON k.id = tt.task_id "                        \
     "WHERE tt.tag_id = g.id AND k.user_id = g.user_id AND k.completed_at IS NULL)::int4"
 enum { C_ID, C_NAME, C_COLOR, C_REV, C_CREATED, C_UPDATED, C_LOWER, C_OPEN };
 
 /* Tasks of user $1 carrying tag $2 (lower name $3): task_tags is the truth, tag_keys the
  * denormalised copy; both are index-backed, and the union keeps the two consistent even
  * if one of them ever drifted. */
-#define TASKS_WITH_TAG                                                                   \
-    "t.user_id = $1 AND t.id IN (SELECT tt.task_id FROM task_tags tt "                   \
-    "WHERE tt.tag_id = $2::uuid AND tt.user_id = $1 UNION ALL SELECT x.id FROM tasks x " \
+#define TASKS_WITH_TAG                                                                             \
+    "t.user_id = $1 AND t.id IN (SELECT tt.task_id FROM task_tags tt "                             \
+    "WHERE tt.tag_id = $2::uuid AND tt.user_id = $1 UNION ALL SELECT x.id FROM tasks x "           \
     "WHERE x.user_id = $1 AND x.tag_keys @> ARRAY[$3::text])"
 
 const td_pg_stmt td_tag_stmts[] = {
-    {"td_tag_get", "SELECT " TAG_COLS ", " TAG_OPEN " FROM tags g "
-     "WHERE g.id = $1::uuid AND g.user_id = $2", 2, true},
-    {"td_tag_lock", "SELECT " TAG_COLS " FROM tags g "
-     "WHERE g.id = $1::uuid AND g.user_id = $2 FOR UPDATE", 2, false},
-    {"td_tag_insert", "INSERT INTO tags AS g (id, user_id, name, color, revision) "
+    {"td_tag_get",
+     "SELECT " TAG_COLS ", " TAG_OPEN " FROM tags g "
+     "WHERE g.id = $1::uuid AND g.user_id = $2",
+     2, true},
+    {"td_tag_lock",
+     "SELECT " TAG_COLS " FROM tags g "
+     "WHERE g.id = $1::uuid AND g.user_id = $2 FOR UPDATE",
+     2, false},
+    {"td_tag_insert",
+     "INSERT INTO tags AS g (id, user_id, name, color, revision) "
      "VALUES (COALESCE($1::uuid, gen_random_uuid()), $2, $3, $4, $5::int8) "
-     "RETURNING " TAG_COLS, 5, false},
-    {"td_tag_list", "SELECT " TAG_COLS ", " TAG_OPEN " FROM tags g "
+     "RETURNING " TAG_COLS,
+     5, false},
+    {"td_tag_list",
+     "SELECT " TAG_COLS ", " TAG_OPEN " FROM tags g "
      "WHERE g.user_id = $1 AND (g.name_lower, g.id) > ($2::text, $3::uuid) "
-     "ORDER BY g.name_lower, g.id LIMIT $4::int4", 4, true},
-    {"td_tag_update", "UPDATE tags AS g SET name = $3, color = $4, revision = $5::int8, "
+     "ORDER BY g.name_lower, g.id LIMIT $4::int4",
+     4, true},
+    {"td_tag_update",
+     "UPDATE tags AS g SET name = $3, color = $4, revision = $5::int8, "
      "updated_at = now() WHERE g.id = $1::uuid AND g.user_id = $2 "
-     "RETURNING " TAG_COLS ", " TAG_OPEN, 5, false},
-    {"td_tag_rename_tasks", "UPDATE tasks t SET tags = ARRAY(SELECT CASE WHEN lower(x) = $3 "
+     "RETURNING " TAG_COLS ", " TAG_OPEN,
+     5, false},
+    {"td_tag_rename_tasks",
+     "UPDATE tasks t SET tags = ARRAY(SELECT CASE WHEN lower(x) = $3 "
      "THEN $4 ELSE x END FROM unnest(t.tags) WITH ORDINALITY AS u(x, o) ORDER BY o), "
      "revision = $5::int8, updated_at = now() WHERE " TASKS_WITH_TAG " RETURNING t.id::text",
      5, false},
-    {"td_tag_strip_tasks", "UPDATE tasks t SET tags = ARRAY(SELECT x FROM unnest(t.tags) "
+    {"td_tag_strip_tasks",
+     "UPDATE tasks t SET tags = ARRAY(SELECT x FROM unnest(t.tags) "
      "WITH ORDINALITY AS u(x, o) WHERE lower(x) <> $3 ORDER BY o), "
      "revision = $4::int8, updated_at = now() WHERE " TASKS_WITH_TAG " RETURNING t.id::text",
      4, false},
@@ -223,8 +235,8 @@ static td_status exec_tag(td_tag_ctx *ctx, const char *stmt, int np, const char 
                           bool has_open, Todo__V1__Tag *out)
 {
     td_status st;
-    PGresult *r = td_pg_exec(ctx->conn, stmt, np, v, NULL, NULL, 0, &st, ctx->err,
-                             sizeof(ctx->err));
+    PGresult *r =
+        td_pg_exec(ctx->conn, stmt, np, v, NULL, NULL, 0, &st, ctx->err, sizeof(ctx->err));
     if (r == NULL)
         goto out;
     if (PQntuples(r) == 0) {
@@ -242,8 +254,8 @@ static td_status lock_tag(td_tag_ctx *ctx, const char *id, Todo__V1__Tag *out, c
 {
     td_status st;
     const char *v[2] = {id, ctx->user};
-    PGresult *r = td_pg_exec(ctx->conn, "td_tag_lock", 2, v, NULL, NULL, 0, &st, ctx->err,
-                             sizeof(ctx->err));
+    PGresult *r =
+        td_pg_exec(ctx->conn, "td_tag_lock", 2, v, NULL, NULL, 0, &st, ctx->err, sizeof(ctx->err));
     if (r == NULL)
         goto out;
     if (PQntuples(r) == 0) {
@@ -360,9 +372,8 @@ out:
 /* ------------------------------------------------------------------------------------
  * List */
 
-td_status td_tag_store_list(td_tag_ctx *ctx, const char *after_key, const char *after_id,
-                            int limit, Todo__V1__Tag ***tags, size_t *n, bool *more,
-                            const char **last_key)
+td_status td_tag_store_list(td_tag_ctx *ctx, const char *after_key, const char *after_id, int limit,
+                            Todo__V1__Tag ***tags, size_t *n, bool *more, const char **last_key)
 {
     td_status st;
     PGresult *r = NULL;
@@ -370,8 +381,7 @@ td_status td_tag_store_list(td_tag_ctx *ctx, const char *after_key, const char *
     /* name_lower is never "" (names have >= 1 non-space character), so ("", nil uuid)
      * sorts before every row: the first page needs no second statement. */
     const char *v[4] = {ctx->user, after_key != NULL ? after_key : "",
-                        after_key != NULL ? after_id : "00000000-0000-0000-0000-000000000000",
-                        lim};
+                        after_key != NULL ? after_id : "00000000-0000-0000-0000-000000000000", lim};
     int rows, take;
     Todo__V1__Tag *arr = NULL;
 
@@ -383,8 +393,7 @@ td_status td_tag_store_list(td_tag_ctx *ctx, const char *after_key, const char *
         st = TD_ENOMEM;
         goto out;
     }
-    r = td_pg_exec(ctx->conn, "td_tag_list", 4, v, NULL, NULL, 0, &st, ctx->err,
-                   sizeof(ctx->err));
+    r = td_pg_exec(ctx->conn, "td_tag_list", 4, v, NULL, NULL, 0, &st, ctx->err, sizeof(ctx->err));
     if (r == NULL)
         goto out;
     rows = PQntuples(r);
@@ -416,9 +425,8 @@ out:
 /* ------------------------------------------------------------------------------------
  * Update / delete */
 
-td_status td_tag_store_update(td_tag_ctx *ctx, const char *id, unsigned fields,
-                              const char *name, const char *color, int64_t etag_rev,
-                              Todo__V1__Tag *out)
+td_status td_tag_store_update(td_tag_ctx *ctx, const char *id, unsigned fields, const char *name,
+                              const char *color, int64_t etag_rev, Todo__V1__Tag *out)
 {
     td_status st;
     Todo__V1__Tag before;
@@ -559,9 +567,9 @@ out:
 /* ------------------------------------------------------------------------------------
  * Ensure (task write path) */
 
-td_status td_tag_store_ensure(td_pg_conn *c, const char *user, char **names, size_t n,
-                              int64_t rev, td_arena *a, char ***ids_out,
-                              char ***canonical_names_out, char *err, size_t cap)
+td_status td_tag_store_ensure(td_pg_conn *c, const char *user, char **names, size_t n, int64_t rev,
+                              td_arena *a, char ***ids_out, char ***canonical_names_out, char *err,
+                              size_t cap)
 {
     td_status st = TD_OK;
     PGresult *r = NULL;

@@ -43,7 +43,7 @@ typedef struct td_tag_ctx {
     const char *user;
     const char *cid; /* correlation id (traceparent of the change record), may be NULL */
     td_arena *arena;
-    char err[256];   /* out: internal detail for the log (never sent to clients) */
+    char err[256]; /* out: internal detail for the log (never sent to clients) */
 } td_tag_ctx;
 
 /* Creates a tag (name/color already validated by tag_validate.h). request_id non-empty:
@@ -57,16 +57,14 @@ td_status td_tag_store_create(td_tag_ctx *ctx, const char *name, const char *col
  * the start when after_key is NULL. Each tag carries open_task_count (one query for the
  * page). *more tells whether a next page exists; *last_key = lower(name) of the last tag
  * returned (for the page token). */
-td_status td_tag_store_list(td_tag_ctx *ctx, const char *after_key, const char *after_id,
-                            int limit, Todo__V1__Tag ***tags, size_t *n, bool *more,
-                            const char **last_key);
+td_status td_tag_store_list(td_tag_ctx *ctx, const char *after_key, const char *after_id, int limit,
+                            Todo__V1__Tag ***tags, size_t *n, bool *more, const char **last_key);
 
 /* Applies `fields` (TD_TAG_F_*) of name/color to tag `id`. etag_rev >= 0 must equal the
  * tag's revision (else TD_ECONFLICT). A rename onto another tag's name -> TD_EEXIST.
  * *out = the tag after the change (with open_task_count). */
-td_status td_tag_store_update(td_tag_ctx *ctx, const char *id, unsigned fields,
-                              const char *name, const char *color, int64_t etag_rev,
-                              Todo__V1__Tag *out);
+td_status td_tag_store_update(td_tag_ctx *ctx, const char *id, unsigned fields, const char *name,
+                              const char *color, int64_t etag_rev, Todo__V1__Tag *out);
 
 /* Deletes tag `id` (etag_rev >= 0: conditional) and removes it from every task. */
 td_status td_tag_store_delete(td_tag_ctx *ctx, const char *id, int64_t etag_rev);
@@ -81,9 +79,9 @@ td_status td_tag_store_delete(td_tag_ctx *ctx, const char *id, int64_t etag_rev)
  * the first spelling wins, so duplicates come back with the same id). n == 0: no SQL,
  * NULL arrays. Errors: TD_EINVAL (a name the schema rejects), the SQL status, TD_ENOMEM;
  * the caller rolls back. */
-td_status td_tag_store_ensure(td_pg_conn *c, const char *user, char **names, size_t n,
-                              int64_t rev, td_arena *a, char ***ids_out,
-                              char ***canonical_names_out, char *err, size_t cap);
+td_status td_tag_store_ensure(td_pg_conn *c, const char *user, char **names, size_t n, int64_t rev,
+                              td_arena *a, char ***ids_out, char ***canonical_names_out, char *err,
+                              size_t cap);
 
 /* The tag id a CreateTag with this request_id gets (uuid text, version 8 = derived):
  * SHA-256 over (user, request_id). Exposed for tests. */

@@ -12,9 +12,21 @@
 #include "google/protobuf/timestamp.pb-c.h"
 
 enum {
-    COL_ID, COL_REVISION, COL_TITLE, COL_DESCRIPTION, COL_DUE_AT, COL_DUE_DATE, COL_TZ,
-    COL_PRIORITY, COL_TAGS, COL_COMPLETED_AT, COL_CREATED_AT, COL_UPDATED_AT, COL_OVERDUE,
-    COL_REMINDERS, COL_RECURRENCE
+    COL_ID,
+    COL_REVISION,
+    COL_TITLE,
+    COL_DESCRIPTION,
+    COL_DUE_AT,
+    COL_DUE_DATE,
+    COL_TZ,
+    COL_PRIORITY,
+    COL_TAGS,
+    COL_COMPLETED_AT,
+    COL_CREATED_AT,
+    COL_UPDATED_AT,
+    COL_OVERDUE,
+    COL_REMINDERS,
+    COL_RECURRENCE
 };
 
 static bool parse_i64(const char *s, size_t len, int64_t *v)
@@ -202,12 +214,12 @@ char *td_task_rrule_format(const Todo__V1__RecurrenceRule *rule, td_arena *a)
     char buf[512];
     size_t o = 0;
     int f = (int)rule->frequency;
-#define PUT(...)                                                                          \
-    do {                                                                                  \
-        int k_ = snprintf(buf + o, sizeof(buf) - o, __VA_ARGS__);                         \
-        if (k_ < 0 || (size_t)k_ >= sizeof(buf) - o)                                     \
-            return NULL;                                                                  \
-        o += (size_t)k_;                                                                  \
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int k_ = snprintf(buf + o, sizeof(buf) - o, __VA_ARGS__);                                  \
+        if (k_ < 0 || (size_t)k_ >= sizeof(buf) - o)                                               \
+            return NULL;                                                                           \
+        o += (size_t)k_;                                                                           \
     } while (0)
     if (f < 1 || f > 4)
         return NULL;
@@ -364,8 +376,7 @@ static td_status parse_recurrence(const char *s, td_arena *a, Todo__V1__Task *t)
     return TD_OK;
 }
 
-td_status td_task_from_row(const PGresult *r, int row, int col0, td_arena *a,
-                           Todo__V1__Task *out)
+td_status td_task_from_row(const PGresult *r, int row, int col0, td_arena *a, Todo__V1__Task *out)
 {
     td_status st = TD_OK;
     int64_t v;
@@ -376,7 +387,7 @@ td_status td_task_from_row(const PGresult *r, int row, int col0, td_arena *a,
         st = TD_EINTERNAL;
         goto out;
     }
-#define COL(c) PQgetvalue(r, row, col0 + (c))
+#define COL(c)    PQgetvalue(r, row, col0 + (c))
 #define ISNULL(c) PQgetisnull(r, row, col0 + (c))
     out->id = td_arena_strdup(a, COL(COL_ID));
     s = COL(COL_REVISION);
@@ -445,8 +456,7 @@ td_status td_task_from_row(const PGresult *r, int row, int col0, td_arena *a,
     if (!ISNULL(COL_REMINDERS) && (st = parse_reminders(COL(COL_REMINDERS), a, out)) != TD_OK)
         goto out;
     out->recurrence = NULL;
-    if (!ISNULL(COL_RECURRENCE) &&
-        (st = parse_recurrence(COL(COL_RECURRENCE), a, out)) != TD_OK)
+    if (!ISNULL(COL_RECURRENCE) && (st = parse_recurrence(COL(COL_RECURRENCE), a, out)) != TD_OK)
         goto out;
 #undef COL
 #undef ISNULL

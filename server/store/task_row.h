@@ -38,27 +38,245 @@
 #define TD__TASK_US(x) "(extract(epoch FROM " x ") * 1000000)::int8"
 
 /* 15 columns, alias t. Keep TD_TASK_NCOLUMNS in sync. */
-#define TD_TASK_COLUMNS                                                                     \
-    "t.id::text, t.revision, t.title, t.description, "                                      \
-    TD__TASK_US("t.due_at") ", to_char(t.due_date, 'YYYY-MM-DD'), t.time_zone, "            \
-    "t.priority, t.tags, " TD__TASK_US("t.completed_at") ", "                               \
-    TD__TASK_US("t.created_at") ", " TD__TASK_US("t.updated_at") ", "                       \
-    "(t.completed_at IS NULL AND t.overdue_at <= now()), "                                  \
-    "(SELECT string_agg(CASE WHEN r.kind = 'offset' THEN 'o' || r.offset_seconds "          \
-    "ELSE 'a' || " TD__TASK_US("r.absolute_at") " END, ',' "                                \
-    "ORDER BY r.kind DESC, r.offset_seconds, r.absolute_at) "                               \
-    "FROM reminders r WHERE r.task_id = t.id AND r.state <> 'cancelled'), "                 \
-    "(SELECT concat(rr.freq, '|', rr.interval_n, '|', array_to_string(rr.by_weekday, ','), " \
-    "'|', rr.by_month_day, '|', rr.by_set_pos, '|', rr.by_month, '|', "                     \
-    "to_char(rr.until_date, 'YYYY-MM-DD'), '|', rr.count_remaining, '|', rr.anchor_day, "   \
-    "'|', rr.rrule) FROM recurrence_rules rr WHERE rr.task_id = t.id)"
+#define TD_TASK_COLUMNS                                                                            \
+    "t.id::text, t.revision, t.title, t.description, " TD__TASK_US(                                \
+        "t.due_at") ", to_char(t.due_date, 'YYYY-MM-DD'), t.time_zone, "                           \
+                    "t.priority, t.tags, " TD__TASK_US("t.completed_at") ", " TD__TASK_US(         \
+                        "t.created_at") ", " TD__TASK_US("t.updated_at") ", "                      \
+                                                                         "(t.completed_at IS "     \
+                                                                         "NULL AND t.overdue_at "  \
+                                                                         "<= now()), "             \
+                                                                         "(SELECT "                \
+                                                                         "string_agg(CASE WHEN "   \
+                                                                         "r.kind = 'offset' THEN " \
+                                                                         "'o' || "                 \
+                                                                         "r.offset_seconds "       \
+                                                                         "ELSE 'a' "               \
+                                                                         "|| " TD__TASK_US(        \
+                                                                             "r.absolute_at") " E" \
+                                                                                              "ND" \
+                                                                                              ", " \
+                                                                                              "'," \
+                                                                                              "' " \
+                                                                                              "OR" \
+                                                                                              "DE" \
+                                                                                              "R " \
+                                                                                              "BY" \
+                                                                                              " r" \
+                                                                                              ".k" \
+                                                                                              "in" \
+                                                                                              "d " \
+                                                                                              "DE" \
+                                                                                              "SC" \
+                                                                                              ", " \
+                                                                                              "r." \
+                                                                                              "of" \
+                                                                                              "fs" \
+                                                                                              "et" \
+                                                                                              "_s" \
+                                                                                              "ec" \
+                                                                                              "on" \
+                                                                                              "ds" \
+                                                                                              ", " \
+                                                                                              "r." \
+                                                                                              "ab" \
+                                                                                              "so" \
+                                                                                              "lu" \
+                                                                                              "te" \
+                                                                                              "_a" \
+                                                                                              "t)" \
+                                                                                              " "  \
+                                                                                              "FR" \
+                                                                                              "OM" \
+                                                                                              " r" \
+                                                                                              "em" \
+                                                                                              "in" \
+                                                                                              "de" \
+                                                                                              "rs" \
+                                                                                              " r" \
+                                                                                              " W" \
+                                                                                              "HE" \
+                                                                                              "RE" \
+                                                                                              " r" \
+                                                                                              ".t" \
+                                                                                              "as" \
+                                                                                              "k_" \
+                                                                                              "id" \
+                                                                                              " =" \
+                                                                                              " t" \
+                                                                                              ".i" \
+                                                                                              "d " \
+                                                                                              "AN" \
+                                                                                              "D " \
+                                                                                              "r." \
+                                                                                              "st" \
+                                                                                              "at" \
+                                                                                              "e " \
+                                                                                              "<>" \
+                                                                                              " '" \
+                                                                                              "ca" \
+                                                                                              "nc" \
+                                                                                              "el" \
+                                                                                              "le" \
+                                                                                              "d'" \
+                                                                                              ")," \
+                                                                                              " "  \
+                                                                                              "(S" \
+                                                                                              "EL" \
+                                                                                              "EC" \
+                                                                                              "T " \
+                                                                                              "co" \
+                                                                                              "nc" \
+                                                                                              "at" \
+                                                                                              "(r" \
+                                                                                              "r." \
+                                                                                              "fr" \
+                                                                                              "eq" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " r" \
+                                                                                              "r." \
+                                                                                              "in" \
+                                                                                              "te" \
+                                                                                              "rv" \
+                                                                                              "al" \
+                                                                                              "_n" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " a" \
+                                                                                              "rr" \
+                                                                                              "ay" \
+                                                                                              "_t" \
+                                                                                              "o_" \
+                                                                                              "st" \
+                                                                                              "ri" \
+                                                                                              "ng" \
+                                                                                              "(r" \
+                                                                                              "r." \
+                                                                                              "by" \
+                                                                                              "_w" \
+                                                                                              "ee" \
+                                                                                              "kd" \
+                                                                                              "ay" \
+                                                                                              ", " \
+                                                                                              "'," \
+                                                                                              "')" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " r" \
+                                                                                              "r." \
+                                                                                              "by" \
+                                                                                              "_m" \
+                                                                                              "on" \
+                                                                                              "th" \
+                                                                                              "_d" \
+                                                                                              "ay" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " r" \
+                                                                                              "r." \
+                                                                                              "by" \
+                                                                                              "_s" \
+                                                                                              "et" \
+                                                                                              "_p" \
+                                                                                              "os" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " r" \
+                                                                                              "r." \
+                                                                                              "by" \
+                                                                                              "_m" \
+                                                                                              "on" \
+                                                                                              "th" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " "  \
+                                                                                              "to" \
+                                                                                              "_c" \
+                                                                                              "ha" \
+                                                                                              "r(" \
+                                                                                              "rr" \
+                                                                                              ".u" \
+                                                                                              "nt" \
+                                                                                              "il" \
+                                                                                              "_d" \
+                                                                                              "at" \
+                                                                                              "e," \
+                                                                                              " '" \
+                                                                                              "YY" \
+                                                                                              "YY" \
+                                                                                              "-M" \
+                                                                                              "M-" \
+                                                                                              "DD" \
+                                                                                              "')" \
+                                                                                              ", " \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " r" \
+                                                                                              "r." \
+                                                                                              "co" \
+                                                                                              "un" \
+                                                                                              "t_" \
+                                                                                              "re" \
+                                                                                              "ma" \
+                                                                                              "in" \
+                                                                                              "in" \
+                                                                                              "g," \
+                                                                                              " '" \
+                                                                                              "|'" \
+                                                                                              ", " \
+                                                                                              "rr" \
+                                                                                              ".a" \
+                                                                                              "nc" \
+                                                                                              "ho" \
+                                                                                              "r_" \
+                                                                                              "da" \
+                                                                                              "y," \
+                                                                                              " "  \
+                                                                                              "'|" \
+                                                                                              "'," \
+                                                                                              " r" \
+                                                                                              "r." \
+                                                                                              "rr" \
+                                                                                              "ul" \
+                                                                                              "e)" \
+                                                                                              " F" \
+                                                                                              "RO" \
+                                                                                              "M " \
+                                                                                              "re" \
+                                                                                              "cu" \
+                                                                                              "rr" \
+                                                                                              "en" \
+                                                                                              "ce" \
+                                                                                              "_r" \
+                                                                                              "ul" \
+                                                                                              "es" \
+                                                                                              " r" \
+                                                                                              "r " \
+                                                                                              "WH" \
+                                                                                              "ER" \
+                                                                                              "E " \
+                                                                                              "rr" \
+                                                                                              ".t" \
+                                                                                              "as" \
+                                                                                              "k_" \
+                                                                                              "id" \
+                                                                                              " =" \
+                                                                                              " t" \
+                                                                                              ".i" \
+                                                                                              "d)"
 #define TD_TASK_NCOLUMNS 15
 
 /* Fills *out (initialise it with TODO__V1__TASK__INIT first, or pass the handler's
  * response) from columns col0 .. col0+TD_TASK_NCOLUMNS-1 of row `row`.
  * TD_OK, TD_ENOMEM, or TD_EINTERNAL when a column does not parse (a schema/SQL bug). */
-td_status td_task_from_row(const PGresult *r, int row, int col0, td_arena *a,
-                           Todo__V1__Task *out);
+td_status td_task_from_row(const PGresult *r, int row, int col0, td_arena *a, Todo__V1__Task *out);
 
 /* Parses a PostgreSQL one-dimensional text[] literal ("{a,\"b c\",NULL}") into arena
  * strings (NULL elements are skipped). TD_OK / TD_ENOMEM / TD_EINVAL (malformed). */

@@ -35,9 +35,9 @@
 #define US(x) "timestamptz 'epoch' + " x " * interval '1 microsecond'"
 
 /* The users_revisions bump of changes.c, inlined where a CTE needs it. */
-#define BUMP_CTE                                                                          \
-    "WITH rev AS (INSERT INTO users_revisions (user_id, revision) VALUES ($2, 1) "        \
-    "ON CONFLICT (user_id) DO UPDATE SET revision = users_revisions.revision + 1, "      \
+#define BUMP_CTE                                                                                   \
+    "WITH rev AS (INSERT INTO users_revisions (user_id, revision) VALUES ($2, 1) "                 \
+    "ON CONFLICT (user_id) DO UPDATE SET revision = users_revisions.revision + 1, "                \
     "updated_at = now() RETURNING revision) "
 
 const td_pg_stmt td_task_stmts[] = {
@@ -53,8 +53,8 @@ const td_pg_stmt td_task_stmts[] = {
      2, true},
     {"td_task_insert",
      "INSERT INTO tasks (id, user_id, title, description, due_at, due_date, time_zone, "
-     "priority, tags, request_id, revision) VALUES ($1::uuid, $2, $3, $4, " US("$5::int8")
-     ", $6::date, $7, $8::int2, $9::text[], $10, $11::int8)",
+     "priority, tags, request_id, revision) VALUES ($1::uuid, $2, $3, $4, " US(
+         "$5::int8") ", $6::date, $7, $8::int2, $9::text[], $10, $11::int8)",
      11, false},
     {"td_task_tags_set",
      "WITH del AS (DELETE FROM task_tags WHERE task_id = $1::uuid "
@@ -65,14 +65,16 @@ const td_pg_stmt td_task_stmts[] = {
     /* Offset reminders fire before the END of the due (overdue_at), NULL while undated. */
     {"td_task_reminders_insert",
      "INSERT INTO reminders (user_id, task_id, kind, offset_seconds, absolute_at, fire_at) "
-     "SELECT $2, $1::uuid, u.k, u.o, " US("u.a") ", CASE WHEN u.k = 'offset' THEN "
-     "(SELECT CASE WHEN t.overdue_at = 'infinity' THEN NULL "
-     "ELSE t.overdue_at - u.o * interval '1 second' END FROM tasks t WHERE t.id = $1::uuid) "
-     "ELSE " US("u.a") " END "
-     "FROM unnest($3::text[], $4::int4[], $5::int8[]) AS u(k, o, a)",
+     "SELECT $2, $1::uuid, u.k, u.o, " US(
+         "u.a") ", CASE WHEN u.k = 'offset' THEN "
+                "(SELECT CASE WHEN t.overdue_at = 'infinity' THEN NULL "
+                "ELSE t.overdue_at - u.o * interval '1 second' END FROM tasks t WHERE t.id = "
+                "$1::uuid) "
+                "ELSE " US("u.a") " END "
+                                  "FROM unnest($3::text[], $4::int4[], $5::int8[]) AS u(k, o, a)",
      5, false},
-    {"td_task_reminders_delete",
-     "DELETE FROM reminders WHERE task_id = $1::uuid AND user_id = $2", 2, false},
+    {"td_task_reminders_delete", "DELETE FROM reminders WHERE task_id = $1::uuid AND user_id = $2",
+     2, false},
     {"td_task_reminders_refire",
      "UPDATE reminders r SET fire_at = CASE WHEN t.overdue_at = 'infinity' THEN NULL "
      "ELSE t.overdue_at - r.offset_seconds * interval '1 second' END, updated_at = now() "
@@ -96,20 +98,20 @@ const td_pg_stmt td_task_stmts[] = {
     {"td_task_recurrence_delete",
      "DELETE FROM recurrence_rules WHERE task_id = $1::uuid AND user_id = $2", 2, false},
     {"td_task_fetch",
-     "SELECT " TD_TASK_COLUMNS " FROM tasks t WHERE t.id = $1::uuid AND t.user_id = $2", 2,
-     true},
+     "SELECT " TD_TASK_COLUMNS " FROM tasks t WHERE t.id = $1::uuid AND t.user_id = $2", 2, true},
     {"td_task_lock",
      "SELECT " TD_TASK_COLUMNS ", (extract(epoch FROM now()) * 1000000)::int8 "
      "FROM tasks t WHERE t.id = $1::uuid AND t.user_id = $2 FOR UPDATE OF t",
      2, false},
     {"td_task_get_by_request",
-     "SELECT " TD_TASK_COLUMNS " FROM tasks t WHERE t.user_id = $1 AND t.request_id = $2", 2,
-     true},
+     "SELECT " TD_TASK_COLUMNS " FROM tasks t WHERE t.user_id = $1 AND t.request_id = $2", 2, true},
     {"td_task_update",
-     "UPDATE tasks SET title = $4, description = $5, due_at = " US("$6::int8") ", "
-     "due_date = $7::date, time_zone = $8, priority = $9::int2, tags = $10::text[], "
-     "revision = $11::int8, updated_at = now() "
-     "WHERE id = $1::uuid AND user_id = $2 AND revision = $3::int8",
+     "UPDATE tasks SET title = $4, description = $5, due_at = " US(
+         "$6::int8") ", "
+                     "due_date = $7::date, time_zone = $8, priority = $9::int2, tags = "
+                     "$10::text[], "
+                     "revision = $11::int8, updated_at = now() "
+                     "WHERE id = $1::uuid AND user_id = $2 AND revision = $3::int8",
      11, false},
     {"td_task_delete",
      "WITH d AS (DELETE FROM tasks WHERE id = $1::uuid AND user_id = $2 "
@@ -120,9 +122,9 @@ const td_pg_stmt td_task_stmts[] = {
      3, false},
     {"td_task_set_completed",
      BUMP_CTE "UPDATE tasks t SET completed_at = CASE WHEN $3::bool THEN now() END, "
-     "updated_at = now(), revision = rev.revision FROM rev "
-     "WHERE t.id = $1::uuid AND t.user_id = $2 AND (t.completed_at IS NULL) = $3::bool "
-     "RETURNING " TD_TASK_COLUMNS,
+              "updated_at = now(), revision = rev.revision FROM rev "
+              "WHERE t.id = $1::uuid AND t.user_id = $2 AND (t.completed_at IS NULL) = $3::bool "
+              "RETURNING " TD_TASK_COLUMNS,
      3, false},
 };
 const size_t td_task_nstmts = sizeof(td_task_stmts) / sizeof(td_task_stmts[0]);
@@ -404,8 +406,8 @@ static td_status recurrence_params(td_arena *a, const Todo__V1__RecurrenceRule *
     v[5] = NULL;
     v[6] = NULL;
     if (rr->end_case == TODO__V1__RECURRENCE_RULE__END_UNTIL && rr->until != NULL)
-        v[5] = td_arena_printf(a, "%04d-%02d-%02d", (int)rr->until->year,
-                               (int)rr->until->month, (int)rr->until->day);
+        v[5] = td_arena_printf(a, "%04d-%02d-%02d", (int)rr->until->year, (int)rr->until->month,
+                               (int)rr->until->day);
     else if (rr->end_case == TODO__V1__RECURRENCE_RULE__END_COUNT)
         v[6] = td_arena_printf(a, "%d", (int)rr->count);
     v[7] = (rr->rrule != NULL && rr->rrule[0] != '\0') ? rr->rrule : NULL;
@@ -425,9 +427,8 @@ static td_status tags_ensure(td_task_ctx *ctx, int64_t rev, Todo__V1__Task *t,
         return TD_OK;
 #ifdef TD_HAVE_TAG_STORE
     char **ids = NULL, **names = NULL;
-    td_status st = td_tag_store_ensure(ctx->conn, ctx->user, t->tags,
-                                       t->n_tags, rev, ctx->arena, &ids, &names, ctx->err,
-                                       sizeof(ctx->err));
+    td_status st = td_tag_store_ensure(ctx->conn, ctx->user, t->tags, t->n_tags, rev, ctx->arena,
+                                       &ids, &names, ctx->err, sizeof(ctx->err));
     if (st != TD_OK)
         return st;
     size_t k = 0;
@@ -520,8 +521,8 @@ static td_status get_by_request(td_task_ctx *ctx, const char *request_id, Todo__
     return st;
 }
 
-td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in,
-                               const char *request_id, Todo__V1__Task *out, bool *existed)
+td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in, const char *request_id,
+                               Todo__V1__Task *out, bool *existed)
 {
     td_status st = TD_OK;
     PGresult *res[MAX_CALLS] = {NULL};
@@ -609,17 +610,24 @@ td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in,
     ev.revision = rev;
     ev.task = out;
     ev.request_id = (char *)request_id;
-    td_change ch = {ctx->user, "todo.v1.TaskCreated", "task", out->id,
-                    (const ProtobufCMessage *)&ev, NULL, ctx->cid, NULL};
+    td_change ch = {ctx->user,
+                    "todo.v1.TaskCreated",
+                    "task",
+                    out->id,
+                    (const ProtobufCMessage *)&ev,
+                    NULL,
+                    ctx->cid,
+                    NULL};
     td_change_params cp;
     if ((st = td_change_params_build(&ch, rev, a, &cp)) != TD_OK) {
         set_err(ctx, "change", td_strerror(st));
         goto out;
     }
     td_pg_call calls[MAX_CALLS];
-    const char *iv[11] = {out->id, ctx->user, out->title, out->description, dp.due_us,
-                          dp.due_date, dp.tz, prio, tags_lit,
-                          request_id[0] ? request_id : NULL, rev_text};
+    const char *iv[11] = {
+        out->id,     ctx->user, out->title, out->description, dp.due_us,
+        dp.due_date, dp.tz,     prio,       tags_lit,         request_id[0] ? request_id : NULL,
+        rev_text};
     calls[n++] = (td_pg_call){"td_task_insert", 11, iv, NULL, NULL, 0, false};
     const char *tv[3] = {out->id, ctx->user, tag_ids};
     if (out->n_tags > 0)
@@ -665,8 +673,8 @@ out:
 /* ------------------------------------------------------------------------------------
  * update */
 
-static const char *const field_paths[] = {"title", "description", "due", "priority",
-                                          "tags", "reminders", "recurrence"};
+static const char *const field_paths[] = {"title", "description", "due",       "priority",
+                                          "tags",  "reminders",   "recurrence"};
 
 td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsigned fields,
                                int64_t etag_rev, Todo__V1__Task *out)
@@ -757,9 +765,16 @@ td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsig
     /* Round trip 2: writes + read back. */
     td_pg_call calls[MAX_CALLS];
     const char *tags_lit = td_pg_text_array_format(a, next.tags, next.n_tags);
-    const char *uv[11] = {cur.id, ctx->user, td_arena_printf(a, "%" PRId64, old_rev),
-                          next.title, next.description, dp.due_us, dp.due_date, dp.tz,
-                          td_arena_printf(a, "%d", (int)next.priority), tags_lit,
+    const char *uv[11] = {cur.id,
+                          ctx->user,
+                          td_arena_printf(a, "%" PRId64, old_rev),
+                          next.title,
+                          next.description,
+                          dp.due_us,
+                          dp.due_date,
+                          dp.tz,
+                          td_arena_printf(a, "%d", (int)next.priority),
+                          tags_lit,
                           td_arena_printf(a, "%" PRId64, rev)};
     if (tags_lit == NULL || uv[2] == NULL || uv[8] == NULL || uv[10] == NULL) {
         st = TD_ENOMEM;
@@ -787,8 +802,7 @@ td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsig
         } else {
             if ((st = recurrence_params(a, next.recurrence, &cv[2])) != TD_OK)
                 goto out;
-            calls[n++] =
-                (td_pg_call){"td_task_recurrence_upsert", 10, cv, NULL, NULL, 0, false};
+            calls[n++] = (td_pg_call){"td_task_recurrence_upsert", 10, cv, NULL, NULL, 0, false};
         }
     }
     size_t get_at = n;
@@ -821,8 +835,14 @@ td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsig
     ev.revision = rev;
     ev.task = out;
     ev.changed = &changed;
-    td_change ch = {ctx->user, "todo.v1.TaskUpdated", "task", out->id,
-                    (const ProtobufCMessage *)&ev, NULL, ctx->cid, NULL};
+    td_change ch = {ctx->user,
+                    "todo.v1.TaskUpdated",
+                    "task",
+                    out->id,
+                    (const ProtobufCMessage *)&ev,
+                    NULL,
+                    ctx->cid,
+                    NULL};
     st = finish(ctx, &ch, rev);
     if (st == TD_OK)
         tx = false;
@@ -868,8 +888,9 @@ td_status td_task_store_delete(td_task_ctx *ctx, const char *id, int64_t etag_re
     ev.revision = rev;
     ev.task_id = (char *)id;
     ev.delete_time = ts_us(ctx->arena, now_us);
-    td_change ch = {ctx->user, "todo.v1.TaskDeleted", "task", id,
-                    (const ProtobufCMessage *)&ev, NULL, ctx->cid, NULL};
+    td_change ch = {
+        ctx->user, "todo.v1.TaskDeleted", "task", id, (const ProtobufCMessage *)&ev, NULL, ctx->cid,
+        NULL};
     st = finish(ctx, &ch, rev);
     if (st == TD_OK)
         tx = false;
@@ -923,8 +944,14 @@ td_status td_task_store_set_completed(td_task_ctx *ctx, const char *id, bool com
         ev.user_id = (char *)ctx->user;
         ev.revision = out->revision;
         ev.task = out;
-        td_change ch = {ctx->user, "todo.v1.TaskCompleted", "task", out->id,
-                        (const ProtobufCMessage *)&ev, NULL, ctx->cid, NULL};
+        td_change ch = {ctx->user,
+                        "todo.v1.TaskCompleted",
+                        "task",
+                        out->id,
+                        (const ProtobufCMessage *)&ev,
+                        NULL,
+                        ctx->cid,
+                        NULL};
         st = finish(ctx, &ch, out->revision);
     } else {
         static char *reopen_paths[] = {(char *)"completed"};
@@ -936,8 +963,14 @@ td_status td_task_store_set_completed(td_task_ctx *ctx, const char *id, bool com
         ev.revision = out->revision;
         ev.task = out;
         ev.changed = &changed;
-        td_change ch = {ctx->user, "todo.v1.TaskUpdated", "task", out->id,
-                        (const ProtobufCMessage *)&ev, NULL, ctx->cid, NULL};
+        td_change ch = {ctx->user,
+                        "todo.v1.TaskUpdated",
+                        "task",
+                        out->id,
+                        (const ProtobufCMessage *)&ev,
+                        NULL,
+                        ctx->cid,
+                        NULL};
         st = finish(ctx, &ch, out->revision);
     }
     if (st == TD_OK)

@@ -53,8 +53,8 @@ typedef struct td_task_ctx {
 /* Creates `in` (validated and normalised by td_task_validate) and fills *out. request_id
  * may be "" (no idempotency). *existed = true when request_id was already used: *out is
  * then the task created the first time and nothing was written. */
-td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in,
-                               const char *request_id, Todo__V1__Task *out, bool *existed);
+td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in, const char *request_id,
+                               Todo__V1__Task *out, bool *existed);
 
 /* Applies the `fields` (TD_TASK_F_*) of `in` to task in->id. etag_rev >= 0: must equal the
  * current revision (else TD_ECONFLICT). *out = the task after the change. */

@@ -66,8 +66,7 @@ START_TEST(round_trip)
     ck_assert_str_eq(ce->spec_version, "1.0");
     ck_assert_str_eq(ce->type, "todo.v1.TagChanged");
     ck_assert_str_eq(td_ce_attr_string(ce, "datacontenttype"), "application/protobuf");
-    ck_assert_str_eq(td_ce_attr_string(ce, "dataschema"),
-                     "type.googleapis.com/todo.v1.TagChanged");
+    ck_assert_str_eq(td_ce_attr_string(ce, "dataschema"), "type.googleapis.com/todo.v1.TagChanged");
     ck_assert_int_eq(td_ce_attr(ce, "dataschema")->attr_case,
                      IO__CLOUDEVENTS__V1__CLOUD_EVENT__CLOUD_EVENT_ATTRIBUTE_VALUE__ATTR_CE_URI);
     ck_assert_str_eq(td_ce_attr_string(ce, "subject"), "6f1c1f8e-3d7e-4c61-9f5a-0d2b8e0c1a11");
@@ -81,9 +80,8 @@ START_TEST(round_trip)
     ck_assert_ptr_null(td_ce_attr(ce, "nosuch"));
     ck_assert_ptr_null(td_ce_attr_string(ce, "time")); /* not a string attribute */
 
-    ck_assert_int_eq(td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err,
-                                       sizeof(err)),
-                     TD_OK);
+    ck_assert_int_eq(
+        td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err, sizeof(err)), TD_OK);
     tc = (Todo__V1__TagChanged *)m;
     ck_assert_str_eq(tc->user_id, "alice");
     ck_assert_int_eq(tc->revision, 42);
@@ -199,9 +197,9 @@ START_TEST(decode_rejects_bad_events)
     /* ... but it carries no proto_data */
     {
         ProtobufCMessage *m;
-        ck_assert_int_eq(td_ce_data_unpack(out, &todo__v1__tag_changed__descriptor, A, &m, err,
-                                           sizeof(err)),
-                         TD_EINVAL);
+        ck_assert_int_eq(
+            td_ce_data_unpack(out, &todo__v1__tag_changed__descriptor, A, &m, err, sizeof(err)),
+            TD_EINVAL);
     }
 
     ce.n_attributes = 1;
@@ -237,27 +235,27 @@ START_TEST(wrong_type_url)
 
     encode_sample(&buf, &len, NULL);
     ck_assert_int_eq(td_ce_decode(buf, len, A, &ce, err, sizeof(err)), TD_OK);
-    ck_assert_int_eq(td_ce_data_unpack(ce, &todo__v1__task_created__descriptor, A, &m, err,
-                                       sizeof(err)),
-                     TD_EINVAL);
+    ck_assert_int_eq(
+        td_ce_data_unpack(ce, &todo__v1__task_created__descriptor, A, &m, err, sizeof(err)),
+        TD_EINVAL);
     ck_assert_ptr_null(m);
     ck_assert_ptr_nonnull(strstr(err, "type_url"));
     /* A suffix match must be a whole name: "x.todo.v1.TagChanged" is not ours. */
     ce->proto_data->type_url = "type.googleapis.com/x.todo.v1.TagChanged";
-    ck_assert_int_eq(td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err,
-                                       sizeof(err)),
-                     TD_EINVAL);
+    ck_assert_int_eq(
+        td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err, sizeof(err)),
+        TD_EINVAL);
     ce->proto_data->type_url = "todo.v1.TagChanged"; /* no slash */
-    ck_assert_int_eq(td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err,
-                                       sizeof(err)),
-                     TD_EINVAL);
+    ck_assert_int_eq(
+        td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err, sizeof(err)),
+        TD_EINVAL);
     /* Right URL, bytes that are not the message. */
     ce->proto_data->type_url = "type.googleapis.com/todo.v1.TagChanged";
     ce->proto_data->value.data = (uint8_t *)"\xff\xff\xff";
     ce->proto_data->value.len = 3;
-    ck_assert_int_eq(td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err,
-                                       sizeof(err)),
-                     TD_EINVAL);
+    ck_assert_int_eq(
+        td_ce_data_unpack(ce, &todo__v1__tag_changed__descriptor, A, &m, err, sizeof(err)),
+        TD_EINVAL);
 }
 END_TEST
 
@@ -301,8 +299,7 @@ START_TEST(ids)
     ck_assert(!td_ce_traceparent_valid(NULL));
 
     /* A uuid cid becomes the trace id itself. */
-    ck_assert_int_eq(td_ce_traceparent_from_cid("0af76519-16cd-43dd-8448-eb211c80319c", tp),
-                     TD_OK);
+    ck_assert_int_eq(td_ce_traceparent_from_cid("0af76519-16cd-43dd-8448-eb211c80319c", tp), TD_OK);
     ck_assert(td_ce_traceparent_valid(tp));
     ck_assert(strncmp(tp, "00-0af7651916cd43dd8448eb211c80319c-", 36) == 0);
     /* Any other cid: a stable hash, fresh span. */
@@ -314,8 +311,7 @@ START_TEST(ids)
     ck_assert_int_eq(td_ce_traceparent_from_cid(NULL, tp), TD_OK);
     ck_assert(td_ce_traceparent_valid(tp));
     /* An all-zero uuid is not a valid trace id: hashed instead. */
-    ck_assert_int_eq(td_ce_traceparent_from_cid("00000000-0000-0000-0000-000000000000", tp),
-                     TD_OK);
+    ck_assert_int_eq(td_ce_traceparent_from_cid("00000000-0000-0000-0000-000000000000", tp), TD_OK);
     ck_assert(td_ce_traceparent_valid(tp));
 }
 END_TEST

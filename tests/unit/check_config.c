@@ -47,8 +47,8 @@ static void expect_bad(const char *name, const char *value, const char *needle)
     memset(&c, 0x5a, sizeof c);
     int rc = td_config_load(&c, table_lookup, t, err, sizeof err);
     ck_assert_msg(rc == -1, "%s=%s accepted", name, value);
-    ck_assert_msg(strncmp(err, name, strlen(name)) == 0, "error does not start with %s: %s",
-                  name, err);
+    ck_assert_msg(strncmp(err, name, strlen(name)) == 0, "error does not start with %s: %s", name,
+                  err);
     ck_assert_msg(strchr(err, '\n') == NULL, "multi-line error: %s", err);
     if (needle != NULL)
         ck_assert_msg(strstr(err, needle) != NULL, "'%s' not in '%s'", needle, err);
@@ -267,9 +267,8 @@ START_TEST(tls_rules)
                     {NULL, NULL}};
     ck_assert_int_eq(td_config_load(&c, table_lookup, missing, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, "TODO_TLS_KEY_FILE", 17) == 0, "%s", err);
-    kv both[] = {{"TODO_TLS_CERT_FILE", tmpfile_path},
-                 {"TODO_TLS_KEY_FILE", tmpfile_path},
-                 {NULL, NULL}};
+    kv both[] = {
+        {"TODO_TLS_CERT_FILE", tmpfile_path}, {"TODO_TLS_KEY_FILE", tmpfile_path}, {NULL, NULL}};
     load_ok(both, &c);
     ck_assert_str_eq(c.tls_cert_file, tmpfile_path);
     ck_assert_ptr_null(c.tls_client_ca_file);
@@ -300,13 +299,14 @@ START_TEST(help_table)
     td_config_print_help(f);
     fclose(f);
     static const char *names[] = {
-        "TODO_GRPC_ADDR", "TODO_HTTP_ADDR", "TODO_METRICS_ADDR", "TODO_DATABASE_URL",
-        "TODO_DB_POOL_SIZE", "TODO_REDIS_URL", "TODO_KAFKA_BROKERS", "TODO_JWT_SECRET",
-        "TODO_JWT_PUBLIC_KEY_FILE", "TODO_JWT_ISSUER", "TODO_JWT_AUDIENCE",
-        "TODO_JWT_LEEWAY_SECONDS", "TODO_TLS_CERT_FILE", "TODO_TLS_KEY_FILE",
-        "TODO_TLS_CLIENT_CA_FILE", "TODO_GRPC_THREADS", "TODO_MAX_MESSAGE_BYTES",
-        "TODO_RATE_LIMIT_RPS", "TODO_SHUTDOWN_GRACE_MS", "TODO_HEALTH_INTERVAL_MS",
-        "TODO_LOG_LEVEL", "TODO_MIGRATE_ON_START"};
+        "TODO_GRPC_ADDR",         "TODO_HTTP_ADDR",          "TODO_METRICS_ADDR",
+        "TODO_DATABASE_URL",      "TODO_DB_POOL_SIZE",       "TODO_REDIS_URL",
+        "TODO_KAFKA_BROKERS",     "TODO_JWT_SECRET",         "TODO_JWT_PUBLIC_KEY_FILE",
+        "TODO_JWT_ISSUER",        "TODO_JWT_AUDIENCE",       "TODO_JWT_LEEWAY_SECONDS",
+        "TODO_TLS_CERT_FILE",     "TODO_TLS_KEY_FILE",       "TODO_TLS_CLIENT_CA_FILE",
+        "TODO_GRPC_THREADS",      "TODO_MAX_MESSAGE_BYTES",  "TODO_RATE_LIMIT_RPS",
+        "TODO_SHUTDOWN_GRACE_MS", "TODO_HEALTH_INTERVAL_MS", "TODO_LOG_LEVEL",
+        "TODO_MIGRATE_ON_START"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         ck_assert_msg(strstr(buf, names[i]) != NULL, "%s missing from help", names[i]);
     ck_assert_ptr_nonnull(strstr(buf, "127.0.0.1:50051"));
@@ -315,7 +315,8 @@ START_TEST(help_table)
     const char *line2 = strstr(buf, "  TODO_HTTP_ADDR");
     ck_assert_ptr_nonnull(line);
     ck_assert_ptr_nonnull(line2);
-    ck_assert_int_eq(strstr(line, "127.0.0.1:50051") - line, strstr(line2, "127.0.0.1:8080") - line2);
+    ck_assert_int_eq(strstr(line, "127.0.0.1:50051") - line,
+                     strstr(line2, "127.0.0.1:8080") - line2);
     free(buf);
 }
 END_TEST

@@ -42,8 +42,11 @@ static void start(int timeout_ms, int max_conns)
     td_metric_counter_add(td_metrics_counter(metrics, "td_test_total", "A test counter."), 7);
     endpoints = (td_metrics_http){.metrics = metrics, .health = health_cb};
     healthy = true;
-    td_httpd_opts o = {.addr = "127.0.0.1:0", .handler = td_metrics_http_handler,
-                       .ud = &endpoints, .read_timeout_ms = timeout_ms, .max_conns = max_conns};
+    td_httpd_opts o = {.addr = "127.0.0.1:0",
+                       .handler = td_metrics_http_handler,
+                       .ud = &endpoints,
+                       .read_timeout_ms = timeout_ms,
+                       .max_conns = max_conns};
     srv = td_httpd_start_opts(&o, err, sizeof(err));
     ck_assert_msg(srv != NULL, "start: %s", err);
     ck_assert_int_gt(td_httpd_port(srv), 0);
@@ -71,7 +74,8 @@ static int dial(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)td_httpd_port(srv))};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)td_httpd_port(srv))};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     struct timeval tv = {.tv_sec = 5};
@@ -132,7 +136,8 @@ START_TEST(get_metrics)
 {
     char *r = EXCHANGE("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
     assert_status(r, 200);
-    ck_assert_ptr_nonnull(strstr(r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+    ck_assert_ptr_nonnull(
+        strstr(r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
     ck_assert_ptr_nonnull(strstr(r, "\r\n\r\n# HELP td_test_total A test counter.\n"));
     ck_assert_ptr_nonnull(strstr(r, "\ntd_test_total 7\n"));
     ck_assert_ptr_nonnull(strstr(r, "\nprocess_open_fds "));
@@ -294,8 +299,8 @@ static int null_handler(void *ud, const char *path, char **body, size_t *len, co
 START_TEST(addresses)
 {
     char err[256];
-    const char *bad[] = {"nohost", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "::1:80",
-                         "localhost:80", "127.0.0.1:80x", "[::1:80", "1.2.3.4.5:1"};
+    const char *bad[] = {"nohost",       "127.0.0.1",     "127.0.0.1:", "127.0.0.1:99999", "::1:80",
+                         "localhost:80", "127.0.0.1:80x", "[::1:80",    "1.2.3.4.5:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         td_httpd *h = td_httpd_start(bad[i], null_handler, NULL, err, sizeof(err));
         ck_assert_msg(h == NULL, "%s accepted", bad[i]);

@@ -21,8 +21,8 @@
 static const char SECRET[] = "test-secret-test-secret-test-secret!";
 #define SECRET_LEN (sizeof SECRET - 1)
 
-static EVP_PKEY *rsa_key;   /* generated once in main */
-static char *rsa_pub_pem;   /* its public key, PEM */
+static EVP_PKEY *rsa_key; /* generated once in main */
+static char *rsa_pub_pem; /* its public key, PEM */
 
 /* ---- token construction ---- */
 
@@ -53,8 +53,8 @@ static char *b64(const void *data, size_t n)
 typedef enum { SIG_HS256, SIG_RS256, SIG_HS384, SIG_NONE } sigkind;
 
 /* header.payload.signature with the given JSON texts; key used for HMAC kinds. */
-static char *make_token(const char *header, const char *payload, sigkind kind,
-                        const void *key, size_t keylen)
+static char *make_token(const char *header, const char *payload, sigkind kind, const void *key,
+                        size_t keylen)
 {
     char *h = b64(header, strlen(header)), *p = b64(payload, strlen(payload));
     size_t in_len = strlen(h) + 1 + strlen(p);
@@ -159,9 +159,8 @@ START_TEST(valid_hs256_own_signer)
     char tok[1024];
     td_jwt_claims c;
     char err[128] = "";
-    ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)SECRET, SECRET_LEN,
-                                       "ü-user \"q\"", NOW, NOW + 60, "iss-x", "aud-y", tok,
-                                       sizeof tok),
+    ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)SECRET, SECRET_LEN, "ü-user \"q\"",
+                                       NOW, NOW + 60, "iss-x", "aud-y", tok, sizeof tok),
                      TD_OK);
     ck_assert_int_eq(td_jwt_verify(v, tok, strlen(tok), NOW, &c, err, sizeof err), TD_OK);
     ck_assert_str_eq(c.sub, "ü-user \"q\"");
@@ -170,11 +169,11 @@ START_TEST(valid_hs256_own_signer)
     ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)SECRET, SECRET_LEN, "u", NOW,
                                        NOW + 60, NULL, NULL, tok, 40),
                      TD_ERANGE);
-    ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)"short", 5, "u", NOW, NOW + 60,
-                                       NULL, NULL, tok, sizeof tok),
+    ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)"short", 5, "u", NOW, NOW + 60, NULL,
+                                       NULL, tok, sizeof tok),
                      TD_EINVAL);
-    ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)SECRET, SECRET_LEN, "", NOW,
-                                       NOW + 60, NULL, NULL, tok, sizeof tok),
+    ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)SECRET, SECRET_LEN, "", NOW, NOW + 60,
+                                       NULL, NULL, tok, sizeof tok),
                      TD_EINVAL);
     ck_assert_int_eq(td_jwt_sign_hs256((const unsigned char *)SECRET, SECRET_LEN, "a\nb", NOW,
                                        NOW + 60, NULL, NULL, tok, sizeof tok),
@@ -186,9 +185,10 @@ END_TEST
 START_TEST(valid_rs256)
 {
     td_jwt_verifier *v = rs_verifier();
-    expect_ok(v, make_token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", P_OK, SIG_RS256,
-                            NULL, 0),
-              "user-1");
+    expect_ok(
+        v,
+        make_token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", P_OK, SIG_RS256, NULL, 0),
+        "user-1");
     /* Header without typ, keys in any order and with whitespace. */
     expect_ok(v, make_token(" { \"alg\" : \"RS256\" } ", P_OK, SIG_RS256, NULL, 0), "user-1");
     td_jwt_verifier_destroy(v);
@@ -221,10 +221,9 @@ START_TEST(both_keys_configured)
     expect_ok(v, hs(P_OK), "user-1");
     expect_ok(v, make_token("{\"alg\":\"RS256\"}", P_OK, SIG_RS256, NULL, 0), "user-1");
     /* Even with HS256 enabled, the PEM is never an HMAC key. */
-    expect_fail(v,
-                make_token("{\"alg\":\"HS256\"}", P_OK, SIG_HS256, rsa_pub_pem,
-                           strlen(rsa_pub_pem)),
-                "bad signature");
+    expect_fail(
+        v, make_token("{\"alg\":\"HS256\"}", P_OK, SIG_HS256, rsa_pub_pem, strlen(rsa_pub_pem)),
+        "bad signature");
     td_jwt_verifier_destroy(v);
 }
 END_TEST
@@ -255,15 +254,17 @@ START_TEST(alg_missing_or_wrong)
                 "malformed header");
     expect_fail(v, make_token("{\"alg\":\"RS256\"}", P_OK, SIG_RS256, NULL, 0),
                 "alg RS256 not allowed");
-    expect_fail(v, make_token("{\"alg\":\"HS256\",\"alg\":\"none\"}", P_OK, SIG_HS256, SECRET,
-                              SECRET_LEN),
-                "duplicate header");
-    expect_fail(v, make_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", P_OK, SIG_HS256, SECRET,
-                              SECRET_LEN),
-                "bad typ");
-    expect_fail(v, make_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", P_OK, SIG_HS256, SECRET,
-                              SECRET_LEN),
-                "crit not supported");
+    expect_fail(
+        v, make_token("{\"alg\":\"HS256\",\"alg\":\"none\"}", P_OK, SIG_HS256, SECRET, SECRET_LEN),
+        "duplicate header");
+    expect_fail(
+        v,
+        make_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", P_OK, SIG_HS256, SECRET, SECRET_LEN),
+        "bad typ");
+    expect_fail(
+        v,
+        make_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", P_OK, SIG_HS256, SECRET, SECRET_LEN),
+        "crit not supported");
     td_jwt_verifier_destroy(v);
 }
 END_TEST
@@ -295,8 +296,7 @@ START_TEST(bad_signature)
     tok[strlen(tok) - 3] = '\0'; /* 43 -> 40 chars: 30 bytes, canonical */
     expect_fail(v, tok, "bad signature");
     /* Empty signature. */
-    expect_fail(v, make_token("{\"alg\":\"HS256\"}", P_OK, SIG_NONE, NULL, 0),
-                "missing signature");
+    expect_fail(v, make_token("{\"alg\":\"HS256\"}", P_OK, SIG_NONE, NULL, 0), "missing signature");
     td_jwt_verifier_destroy(v);
 
     td_jwt_verifier *r = rs_verifier();
@@ -362,7 +362,9 @@ START_TEST(sub_rules)
     expect_fail(v, hs("{\"sub\":\"a\\u0000b\",\"exp\":1700003600}"), "bad sub");
     expect_fail(v, hs("{\"sub\":\"a\\u0085b\",\"exp\":1700003600}"), "bad sub");
     expect_fail(v, hs("{\"sub\":\"a\\nb\",\"exp\":1700003600}"), "bad sub");
-    expect_fail(v, hs("{\"sub\":\"a\xff" "b\",\"exp\":1700003600}"),
+    expect_fail(v,
+                hs("{\"sub\":\"a\xff"
+                   "b\",\"exp\":1700003600}"),
                 "malformed claims: invalid UTF-8");
     expect_fail(v, hs("{\"sub\":\"a\xc0\xaf\",\"exp\":1700003600}"),
                 "malformed claims: invalid UTF-8");
@@ -385,26 +387,32 @@ END_TEST
 START_TEST(iss_aud)
 {
     td_jwt_verifier *v = hs_verifier("https://id.example", "todo", 0);
-    expect_ok(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
-                    "\"aud\":\"todo\"}"),
+    expect_ok(v,
+              hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
+                 "\"aud\":\"todo\"}"),
               "u");
-    expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://evil.example\","
-                      "\"aud\":\"todo\"}"),
+    expect_fail(v,
+                hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://evil.example\","
+                   "\"aud\":\"todo\"}"),
                 "wrong issuer");
     expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"aud\":\"todo\"}"), "wrong issuer");
-    expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
-                      "\"aud\":\"todox\"}"),
+    expect_fail(v,
+                hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
+                   "\"aud\":\"todox\"}"),
                 "wrong audience");
-    expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
-                      "\"aud\":[\"a\",\"b\"]}"),
+    expect_fail(v,
+                hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
+                   "\"aud\":[\"a\",\"b\"]}"),
                 "wrong audience");
-    expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
-                      "\"aud\":[]}"),
+    expect_fail(v,
+                hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
+                   "\"aud\":[]}"),
                 "wrong audience");
     expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\"}"),
                 "wrong audience");
-    expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
-                      "\"aud\":[1]}"),
+    expect_fail(v,
+                hs("{\"sub\":\"u\",\"exp\":1700003600,\"iss\":\"https://id.example\","
+                   "\"aud\":[1]}"),
                 "bad aud");
     td_jwt_verifier_destroy(v);
 }
@@ -439,8 +447,7 @@ START_TEST(malformed)
     memmove(dot, dot + 1, strlen(dot)); /* header and payload glued: two segments */
     expect_fail(v, strdup(buf), "malformed token");
     /* Non-JSON header, and header that is JSON but not an object. */
-    expect_fail(v, make_token("not json", P_OK, SIG_HS256, SECRET, SECRET_LEN),
-                "malformed header");
+    expect_fail(v, make_token("not json", P_OK, SIG_HS256, SECRET, SECRET_LEN), "malformed header");
     expect_fail(v, make_token("[\"alg\",\"HS256\"]", P_OK, SIG_HS256, SECRET, SECRET_LEN),
                 "malformed header");
     expect_fail(v, make_token("{\"alg\":\"HS256\"} x", P_OK, SIG_HS256, SECRET, SECRET_LEN),
@@ -451,8 +458,9 @@ START_TEST(malformed)
     expect_fail(v, hs("{\"sub\":\"u\" \"exp\":1700003600}"), "malformed claims");
     expect_fail(v, hs("{\"sub\":'u',\"exp\":1700003600}"), "malformed claims");
     expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"x\":tru}"), "malformed claims");
-    expect_fail(v, hs("{\"sub\":\"u\",\"exp\":1700003600,\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-                      "[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"),
+    expect_fail(v,
+                hs("{\"sub\":\"u\",\"exp\":1700003600,\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                   "[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"),
                 "malformed claims");
     /* Oversized. */
     memset(buf, 'A', sizeof buf - 1);
@@ -519,8 +527,7 @@ START_TEST(cache_hit_and_expiry)
     ck_assert_uint_eq(s.misses, 1);
     /* Inside the leeway still good, then expired from the cache. */
     ck_assert_int_eq(
-        td_auth_check_at(a, tok, strlen(tok), NOW + 104, sub, sizeof sub, err, sizeof err),
-        TD_OK);
+        td_auth_check_at(a, tok, strlen(tok), NOW + 104, sub, sizeof sub, err, sizeof err), TD_OK);
     ck_assert_int_eq(
         td_auth_check_at(a, tok, strlen(tok), NOW + 105, sub, sizeof sub, err, sizeof err),
         TD_EUNAUTH);
@@ -535,8 +542,7 @@ START_TEST(cache_hit_and_expiry)
     ck_assert_uint_eq(s.misses, 2);
     /* Small sub buffer. */
     char tiny[4];
-    ck_assert_int_eq(td_auth_check_at(a, tok, strlen(tok), NOW, tiny, sizeof tiny, err,
-                                      sizeof err),
+    ck_assert_int_eq(td_auth_check_at(a, tok, strlen(tok), NOW, tiny, sizeof tiny, err, sizeof err),
                      TD_EUNAUTH);
     free(tok);
     td_auth_destroy(a);
@@ -546,7 +552,8 @@ END_TEST
 START_TEST(cache_negative_not_cached)
 {
     td_auth *a = hs_auth(0);
-    char *bad = make_token("{\"alg\":\"HS256\"}", P_OK, SIG_HS256, "x-secret-x-secret-x-secret-x-secret", 35);
+    char *bad = make_token("{\"alg\":\"HS256\"}", P_OK, SIG_HS256,
+                           "x-secret-x-secret-x-secret-x-secret", 35);
     char sub[TD_JWT_MAX_SUB + 1], err[128];
     td_auth_stats s;
     for (int i = 0; i < 3; i++) {
@@ -609,8 +616,8 @@ static void *worker(void *p)
     for (int i = 0; i < 2000; i++) {
         int k = (i * 7) % w->ntoks;
         snprintf(want, sizeof want, "w%d", k);
-        if (td_auth_check(w->a, w->toks[k], strlen(w->toks[k]), sub, sizeof sub, err,
-                          sizeof err) != TD_OK ||
+        if (td_auth_check(w->a, w->toks[k], strlen(w->toks[k]), sub, sizeof sub, err, sizeof err) !=
+                TD_OK ||
             strcmp(sub, want) != 0)
             w->failures++;
     }

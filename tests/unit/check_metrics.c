@@ -31,8 +31,10 @@ START_TEST(render_exact)
     td_metric_counter_inc(c);
     const char *v1[] = {"/todo.v1.TaskService/GetTask", "OK"};
     const char *v2[] = {"/todo.v1.TaskService/GetTask", "NOT_FOUND"};
-    td_metric_counter_add(td_metrics_counter_labels(m, "td_grpc_total", "gRPC calls.", "method,code", v1), 3);
-    td_metric_counter_inc(td_metrics_counter_labels(m, "td_grpc_total", "gRPC calls.", "method,code", v2));
+    td_metric_counter_add(
+        td_metrics_counter_labels(m, "td_grpc_total", "gRPC calls.", "method,code", v1), 3);
+    td_metric_counter_inc(
+        td_metrics_counter_labels(m, "td_grpc_total", "gRPC calls.", "method,code", v2));
     td_metric_gauge *g = td_metrics_gauge(m, "td_inflight", "In flight.");
     td_metric_gauge_set(g, 2.5);
     td_metric_gauge_add(g, -1);
@@ -70,23 +72,25 @@ START_TEST(escaping)
 {
     td_metrics *m = td_metrics_new();
     const char *v[] = {"a\"b\\c\nd"};
-    td_metric_counter_inc(td_metrics_counter_labels(m, "esc_total", "Help with \\ and\nnewline \"quoted\".", "path", v));
+    td_metric_counter_inc(td_metrics_counter_labels(
+        m, "esc_total", "Help with \\ and\nnewline \"quoted\".", "path", v));
     td_metric_gauge_set(td_metrics_gauge(m, "g_nan", "n"), 0.0 / 0.0);
     td_metric_gauge_set(td_metrics_gauge(m, "g_inf", "i"), -1.0 / 0.0);
     const char *lv[] = {"x"};
-    td_metric_histogram_observe(td_metrics_histogram_labels(m, "h_seconds", "h", (const double[]){0.25}, 1, "route", lv), 0.2);
+    td_metric_histogram_observe(
+        td_metrics_histogram_labels(m, "h_seconds", "h", (const double[]){0.25}, 1, "route", lv),
+        0.2);
     char *out = user_part(m);
-    ck_assert_str_eq(out,
-                     "# HELP esc_total Help with \\\\ and\\nnewline \"quoted\".\n"
-                     "# TYPE esc_total counter\n"
-                     "esc_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"
-                     "# HELP g_nan n\n# TYPE g_nan gauge\ng_nan NaN\n"
-                     "# HELP g_inf i\n# TYPE g_inf gauge\ng_inf -Inf\n"
-                     "# HELP h_seconds h\n# TYPE h_seconds histogram\n"
-                     "h_seconds_bucket{route=\"x\",le=\"0.25\"} 1\n"
-                     "h_seconds_bucket{route=\"x\",le=\"+Inf\"} 1\n"
-                     "h_seconds_sum{route=\"x\"} 0.2\n"
-                     "h_seconds_count{route=\"x\"} 1\n");
+    ck_assert_str_eq(out, "# HELP esc_total Help with \\\\ and\\nnewline \"quoted\".\n"
+                          "# TYPE esc_total counter\n"
+                          "esc_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"
+                          "# HELP g_nan n\n# TYPE g_nan gauge\ng_nan NaN\n"
+                          "# HELP g_inf i\n# TYPE g_inf gauge\ng_inf -Inf\n"
+                          "# HELP h_seconds h\n# TYPE h_seconds histogram\n"
+                          "h_seconds_bucket{route=\"x\",le=\"0.25\"} 1\n"
+                          "h_seconds_bucket{route=\"x\",le=\"+Inf\"} 1\n"
+                          "h_seconds_sum{route=\"x\"} 0.2\n"
+                          "h_seconds_count{route=\"x\"} 1\n");
     free(out);
     td_metrics_destroy(m);
 }
@@ -97,14 +101,15 @@ START_TEST(registration_rules)
     td_metrics *m = td_metrics_new();
     td_metric_counter *a = td_metrics_counter(m, "x_total", "x");
     ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_eq(td_metrics_counter(m, "x_total", "x"), a);     /* idempotent */
-    ck_assert_ptr_null(td_metrics_gauge(m, "x_total", "x"));        /* type clash */
+    ck_assert_ptr_eq(td_metrics_counter(m, "x_total", "x"), a); /* idempotent */
+    ck_assert_ptr_null(td_metrics_gauge(m, "x_total", "x"));    /* type clash */
     const char *v[] = {"1"};
     ck_assert_ptr_null(td_metrics_counter_labels(m, "x_total", "x", "a", v)); /* label clash */
     ck_assert_ptr_null(td_metrics_counter(m, "bad name", "x"));
     ck_assert_ptr_null(td_metrics_counter(m, "9lives", "x"));
     ck_assert_ptr_null(td_metrics_counter(m, NULL, "x"));
-    ck_assert_ptr_null(td_metrics_counter_labels(m, "y_total", "y", "a,a", (const char *[]){"1", "2"}));
+    ck_assert_ptr_null(
+        td_metrics_counter_labels(m, "y_total", "y", "a,a", (const char *[]){"1", "2"}));
     ck_assert_ptr_null(td_metrics_counter_labels(m, "y_total", "y", "__a", v));
     ck_assert_ptr_null(td_metrics_counter_labels(m, "y_total", "y", "a-b", v));
     ck_assert_ptr_null(td_metrics_counter_labels(m, "y_total", "y", "a", NULL));
@@ -192,13 +197,15 @@ START_TEST(concurrency_smoke)
                       (uint64_t)THREADS * ITER);
     ck_assert_double_eq(td_metric_gauge_value(td_metrics_gauge(m, "level", "l")),
                         (double)THREADS * ITER);
-    ck_assert_uint_eq(td_metric_histogram_count(td_metrics_histogram(m, "lat_seconds", "l", NULL, 0)),
-                      (uint64_t)THREADS * ITER);
+    ck_assert_uint_eq(
+        td_metric_histogram_count(td_metrics_histogram(m, "lat_seconds", "l", NULL, 0)),
+        (uint64_t)THREADS * ITER);
     uint64_t codes = 0;
     const char *names[] = {"OK", "NOT_FOUND", "INTERNAL"};
     for (int i = 0; i < 3; i++) {
         const char *v[] = {names[i]};
-        codes += td_metric_counter_value(td_metrics_counter_labels(m, "codes_total", "c", "code", v));
+        codes +=
+            td_metric_counter_value(td_metrics_counter_labels(m, "codes_total", "c", "code", v));
     }
     ck_assert_uint_eq(codes, (uint64_t)THREADS * (ITER / 10));
     td_metrics_destroy(m);

@@ -84,13 +84,16 @@ START_TEST(migration_names)
 }
 END_TEST
 
-#define F(n, s) {n, (const unsigned char *)(s), sizeof(s) - 1}
+#define F(n, s)                                                                                    \
+    {                                                                                              \
+        n, (const unsigned char *)(s), sizeof(s) - 1                                               \
+    }
 
 START_TEST(migration_set_check)
 {
     char err[256];
     const td_embedded_file good[] = {F("0001_a.sql", "SELECT 1;"), F("0002_b.sql", "SELECT 2;"),
-                                      F("0010_c.sql", "SELECT 3;")};
+                                     F("0010_c.sql", "SELECT 3;")};
     const td_embedded_file dup[] = {F("0001_a.sql", "x"), F("001_b.sql", "y")};
     const td_embedded_file order[] = {F("0002_a.sql", "x"), F("0001_b.sql", "y")};
     const td_embedded_file bad[] = {F("0001_a.sql", "x"), F("b.sql", "y")};
@@ -179,8 +182,8 @@ END_TEST
 START_TEST(conn_bad_url)
 {
     char err[256] = "";
-    td_pg_conn *c = td_pg_conn_new("host=x password=s3cretpw 'unterminated", stmts, 2, err,
-                                   sizeof err);
+    td_pg_conn *c =
+        td_pg_conn_new("host=x password=s3cretpw 'unterminated", stmts, 2, err, sizeof err);
     ck_assert_ptr_null(c);
     ck_assert_ptr_null(strstr(err, "s3cretpw"));
     ck_assert_str_ne(err, "");
@@ -200,9 +203,9 @@ START_TEST(migrate_down)
     const td_embedded_file files[] = {F("0001_a.sql", "SELECT 1;")};
     ck_assert_int_eq(td_pg_migrate(DOWN_URL, files, 1, 300, err, sizeof err), TD_EUNAVAIL);
     ck_assert_ptr_null(strstr(err, "s3cretpw"));
-    ck_assert_int_eq(td_pg_migrate(DOWN_URL, (td_embedded_file[]){F("x.sql", "")}, 1, 0, err,
-                                   sizeof err),
-                     TD_EINVAL);
+    ck_assert_int_eq(
+        td_pg_migrate(DOWN_URL, (td_embedded_file[]){F("x.sql", "")}, 1, 0, err, sizeof err),
+        TD_EINVAL);
 }
 END_TEST
 

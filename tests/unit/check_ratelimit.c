@@ -55,15 +55,31 @@ END_TEST
 START_TEST(url_invalid)
 {
     const char *bad[] = {
-        NULL, "", "127.0.0.1:6379", "rediss://h:1", "redis://", "redis://:6379",
-        "redis://h:0", "redis://h:65536", "redis://h:12x", "redis://h:", "redis://h/x",
-        "redis://h?db=1", "redis://[::1", "redis://[::1]x", "redis://u@h",
-        "redis://:bad%zzsecret@h", "redis://:%00@h", "redis://a b:1", "redis://::1:6379",
+        NULL,
+        "",
+        "127.0.0.1:6379",
+        "rediss://h:1",
+        "redis://",
+        "redis://:6379",
+        "redis://h:0",
+        "redis://h:65536",
+        "redis://h:12x",
+        "redis://h:",
+        "redis://h/x",
+        "redis://h?db=1",
+        "redis://[::1",
+        "redis://[::1]x",
+        "redis://u@h",
+        "redis://:bad%zzsecret@h",
+        "redis://:%00@h",
+        "redis://a b:1",
+        "redis://::1:6379",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         td_redis_url u;
         char err[160] = "";
-        ck_assert_msg(td_redis_url_parse(bad[i], &u, err, sizeof(err)) == -1, "accepted %s", bad[i]);
+        ck_assert_msg(td_redis_url_parse(bad[i], &u, err, sizeof(err)) == -1, "accepted %s",
+                      bad[i]);
         ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i] ? bad[i] : "NULL");
         ck_assert_ptr_null(u.host);
     }
@@ -84,7 +100,10 @@ END_TEST
 
 typedef struct fake_redis {
     pthread_mutex_t mu;
-    struct { char key[320]; int64_t v; } keys[512];
+    struct {
+        char key[320];
+        int64_t v;
+    } keys[512];
     int n_keys;
     int calls;
     bool down;
@@ -145,8 +164,12 @@ static void teardown(void)
 static td_ratelimit *limiter(int limit, int chunk, size_t max_users)
 {
     char err[160];
-    td_ratelimit_opts o = {.limit_per_sec = limit, .chunk = chunk, .max_users = max_users,
-                           .incr = fake_incr, .incr_ctx = &fake, .clock = fake_clock};
+    td_ratelimit_opts o = {.limit_per_sec = limit,
+                           .chunk = chunk,
+                           .max_users = max_users,
+                           .incr = fake_incr,
+                           .incr_ctx = &fake,
+                           .clock = fake_clock};
     td_ratelimit *rl = td_ratelimit_new_opts(&o, metrics, err, sizeof(err));
     ck_assert_msg(rl != NULL, "%s", err);
     return rl;

@@ -70,8 +70,9 @@ static resp_t *ask_file(const char *name)
 /* Unpacks every returned FileDescriptorProto; returns their names (arena) in order. */
 static size_t file_names(const resp_t *resp, const char **names, size_t cap)
 {
-    ck_assert_int_eq(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
+    ck_assert_int_eq(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
     const Grpc__Reflection__V1__FileDescriptorResponse *fdr = resp->file_descriptor_response;
     ck_assert_uint_le(fdr->n_file_descriptor_proto, cap);
     for (size_t i = 0; i < fdr->n_file_descriptor_proto; i++) {
@@ -101,8 +102,9 @@ static void assert_unique(const char **names, size_t n)
 
 static void assert_not_found(const resp_t *resp, const char *name)
 {
-    ck_assert_int_eq(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
+    ck_assert_int_eq(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
     ck_assert_int_eq(resp->error_response->error_code, 5);
     ck_assert_msg(strstr(resp->error_response->error_message, name) != NULL,
                   "message '%s' does not name '%s'", resp->error_response->error_message, name);
@@ -147,8 +149,9 @@ START_TEST(test_list_services)
         GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
     req.list_services = "*";
     resp_t *resp = ask(&req);
-    ck_assert_int_eq(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
+    ck_assert_int_eq(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE);
     const Grpc__Reflection__V1__ListServiceResponse *ls = resp->list_services_response;
     ck_assert_uint_eq(ls->n_service, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < ls->n_service; i++)
@@ -200,7 +203,8 @@ START_TEST(test_symbol_kinds_resolve)
         {"todo.v1.TagService", "todo/v1/tag.proto"},
         {"todo.v1.ActivityService.GetProductivitySummary", "todo/v1/activity.proto"},
         {"todo.v1.TaskCompleted", "todo/v1/events.proto"},
-        {"io.cloudevents.v1.CloudEvent.CloudEventAttributeValue", "io/cloudevents/v1/cloudevents.proto"},
+        {"io.cloudevents.v1.CloudEvent.CloudEventAttributeValue",
+         "io/cloudevents/v1/cloudevents.proto"},
         {"io.cloudevents.v1.CloudEvent.AttributesEntry", "io/cloudevents/v1/cloudevents.proto"},
         {"grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc/health/v1/health.proto"},
         {"grpc.health.v1.Health.Watch", "grpc/health/v1/health.proto"},
@@ -264,14 +268,15 @@ START_TEST(test_raw_bytes_are_original)
     ck_assert_ptr_nonnull(set);
     for (size_t i = 0; i < set->n_file; i++) {
         resp_t *resp = ask_file(set->file[i]->name);
-        ck_assert_int_eq(resp->message_response_case,
-                         GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
+        ck_assert_int_eq(
+            resp->message_response_case,
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE);
         const ProtobufCBinaryData *b = &resp->file_descriptor_response->file_descriptor_proto[0];
         size_t packed = protobuf_c_message_get_packed_size(&set->file[i]->base);
         ck_assert_uint_eq(b->len, packed);
         /* The raw slice must occur verbatim inside the embedded set. */
-        ck_assert_ptr_nonnull(memmem(td_descriptor_set[0].data, td_descriptor_set[0].len,
-                                     b->data, b->len));
+        ck_assert_ptr_nonnull(
+            memmem(td_descriptor_set[0].data, td_descriptor_set[0].len, b->data, b->len));
     }
     protobuf_c_message_free_unpacked(&set->base, NULL);
 }
@@ -285,8 +290,9 @@ START_TEST(test_extensions)
         GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE;
     req.all_extension_numbers_of_type = "todo.v1.Task";
     resp_t *resp = ask(&req);
-    ck_assert_int_eq(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
+    ck_assert_int_eq(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ALL_EXTENSION_NUMBERS_RESPONSE);
     ck_assert_str_eq(resp->all_extension_numbers_response->base_type_name, "todo.v1.Task");
     ck_assert_uint_eq(resp->all_extension_numbers_response->n_extension_number, 0);
 
@@ -311,8 +317,9 @@ START_TEST(test_unset_request_unimplemented)
     req_t req;
     grpc__reflection__v1__server_reflection_request__init(&req);
     resp_t *resp = ask(&req);
-    ck_assert_int_eq(resp->message_response_case,
-                     GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
+    ck_assert_int_eq(
+        resp->message_response_case,
+        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE);
     ck_assert_int_eq(resp->error_response->error_code, 12);
     ck_assert_str_eq(resp->valid_host, "");
 }
@@ -343,7 +350,7 @@ START_TEST(test_bad_sets_rejected)
     static const unsigned char truncated[] = {0x0a, 0x50, 0x01};
     static const unsigned char garbage[] = {0x0a, 0x02, 0xff, 0xff};
     /* A file "a.proto" importing "b.proto", which is absent. */
-    static const unsigned char missing_dep[] = {0x0a, 0x12, 0x0a, 0x07, 'a', '.',  'p',
+    static const unsigned char missing_dep[] = {0x0a, 0x12, 0x0a, 0x07, 'a',  '.',  'p',
                                                 'r',  'o',  't',  'o',  0x1a, 0x07, 'b',
                                                 '.',  'p',  'r',  'o',  't',  'o'};
     ck_assert_ptr_null(td_reflection_new(NULL, 0, err, sizeof err));
@@ -369,7 +376,8 @@ START_TEST(test_methods_table)
         ck_assert_ptr_nonnull(m[i].bidi);
         ck_assert_ptr_eq(m[i].svc, refl);
         ck_assert_ptr_eq(m[i].input, &grpc__reflection__v1__server_reflection_request__descriptor);
-        ck_assert_ptr_eq(m[i].output, &grpc__reflection__v1__server_reflection_response__descriptor);
+        ck_assert_ptr_eq(m[i].output,
+                         &grpc__reflection__v1__server_reflection_response__descriptor);
     }
     const char *const *names = NULL;
     ck_assert_uint_eq(td_reflection_services(refl, &names), 7);

@@ -25,8 +25,7 @@ static const char *norm_ok(const char *in)
 {
     char *out = NULL;
     const char *why = NULL;
-    ck_assert_msg(td_tag_name_normalize(in, A, &out, &why) == TD_OK, "%s: %s", in,
-                  why ? why : "");
+    ck_assert_msg(td_tag_name_normalize(in, A, &out, &why) == TD_OK, "%s: %s", in, why ? why : "");
     return out;
 }
 
@@ -81,9 +80,15 @@ START_TEST(names)
     ck_assert_str_eq(norm_bad("a\tb"), "must not contain control characters");
     ck_assert_str_eq(norm_bad("a\nb"), "must not contain control characters");
     ck_assert_str_eq(norm_bad("a\x7f"), "must not contain control characters");
-    ck_assert_str_eq(norm_bad("a\xc2\x85" "b"), "must not contain control characters"); /* NEL */
-    ck_assert_str_eq(norm_bad("a\xc2\x9b" "b"), "must not contain control characters"); /* CSI */
-    ck_assert_str_eq(norm_bad("a\xe2\x80\xa8" "b"), "must not contain control characters");
+    ck_assert_str_eq(norm_bad("a\xc2\x85"
+                              "b"),
+                     "must not contain control characters"); /* NEL */
+    ck_assert_str_eq(norm_bad("a\xc2\x9b"
+                              "b"),
+                     "must not contain control characters"); /* CSI */
+    ck_assert_str_eq(norm_bad("a\xe2\x80\xa8"
+                              "b"),
+                     "must not contain control characters");
     ck_assert_str_eq(norm_bad("\x01"), "must not contain control characters");
     ck_assert_str_eq(norm_bad("bad\xfftag"), "is not valid UTF-8");
     ck_assert_str_eq(norm_bad("\xc0\xaf"), "is not valid UTF-8");         /* overlong */
@@ -105,8 +110,8 @@ START_TEST(colors)
     ck_assert(td_tag_color_valid("#a1B2c3"));
     ck_assert(td_tag_color_valid("#000000"));
     ck_assert(td_tag_color_valid("#FFFFFF"));
-    const char *bad[] = {"red", "#12345", "#1234567", "#GGGGGG", "123456", "#12 456",
-                         "#ffffff\n", "##12345", " #123456", "#12345g"};
+    const char *bad[] = {"red",     "#12345",    "#1234567", "#GGGGGG",  "123456",
+                         "#12 456", "#ffffff\n", "##12345",  " #123456", "#12345g"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!td_tag_color_valid(bad[i]), "%s", bad[i]);
 }
@@ -116,9 +121,8 @@ START_TEST(masks)
 {
     unsigned f = 0;
     const char *bad = NULL;
-    char *name[] = {"name"}, *color[] = {"color"}, *both[] = {"color", "name"},
-         *star[] = {"*"}, *unknown[] = {"name", "nmae"}, *ro[] = {"id"},
-         *count[] = {"open_task_count"};
+    char *name[] = {"name"}, *color[] = {"color"}, *both[] = {"color", "name"}, *star[] = {"*"},
+         *unknown[] = {"name", "nmae"}, *ro[] = {"id"}, *count[] = {"open_task_count"};
 
     ck_assert_int_eq(td_tag_mask_parse(name, 1, &f, &bad), TD_OK);
     ck_assert_uint_eq(f, TD_TAG_F_NAME);

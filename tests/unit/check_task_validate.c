@@ -93,9 +93,9 @@ END_TEST
 
 START_TEST(title_empty_and_controls)
 {
-    static const char *bad[] = {"", "   ", "\t\n", "a\nb", "a\tb", "a\rb", "a\x01",
-                                "a\x7f", "a\xC2\x85z", "a\xE2\x80\xA8z", "a\xC2\x9Fz",
-                                "\xC3\x28", "a\xED\xA0\x80"};
+    static const char *bad[] = {
+        "",      "   ",        "\t\n",           "a\nb",       "a\tb",     "a\rb",         "a\x01",
+        "a\x7f", "a\xC2\x85z", "a\xE2\x80\xA8z", "a\xC2\x9Fz", "\xC3\x28", "a\xED\xA0\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         Todo__V1__Task t = titled(bad[i]);
         ck_assert_msg(check_task(&t, TD_TASK_F_ALL) == 1, "title #%zu accepted", i);
@@ -171,9 +171,16 @@ START_TEST(time_zones)
     ck_assert(td_time_zone_valid("Europe/Paris", NULL));
     ck_assert(td_time_zone_valid("America/Argentina/Buenos_Aires", NULL));
     ck_assert(td_time_zone_valid("Etc/GMT+5", NULL));
-    static const char *bad[] = {"", "Mars/Olympus", "../../etc/passwd", "/etc/localtime",
-                                "Europe/../Europe/Paris", "Europe//Paris", "Europe/Paris/",
-                                "Europe/Paris\n", "Europe", "Europe/Paris;DROP",
+    static const char *bad[] = {"",
+                                "Mars/Olympus",
+                                "../../etc/passwd",
+                                "/etc/localtime",
+                                "Europe/../Europe/Paris",
+                                "Europe//Paris",
+                                "Europe/Paris/",
+                                "Europe/Paris\n",
+                                "Europe",
+                                "Europe/Paris;DROP",
                                 "zone.tab"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(!td_time_zone_valid(bad[i], NULL), "zone #%zu accepted", i);
@@ -384,11 +391,18 @@ START_TEST(recurrence_rrule)
     ck_assert_uint_eq(check_task(&t, TD_TASK_F_ALL), 0);
     ck_assert_int_eq(rr.week_of_month, 2);
 
-    static const char *bad[] = {"FREQ=HOURLY", "INTERVAL=2", "FREQ=DAILY;INTERVAL=0",
-                                "FREQ=DAILY;COUNT=3;UNTIL=20300101", "FREQ=DAILY;BYHOUR=9",
-                                "FREQ=DAILY;", "FREQ", "FREQ=WEEKLY;BYDAY=XX",
-                                "FREQ=MONTHLY;BYMONTHDAY=32", "FREQ=DAILY;UNTIL=20230229",
-                                "FREQ=DAILY;BYDAY=MO", "FREQ=MONTHLY;BYDAY=2MO,3TU"};
+    static const char *bad[] = {"FREQ=HOURLY",
+                                "INTERVAL=2",
+                                "FREQ=DAILY;INTERVAL=0",
+                                "FREQ=DAILY;COUNT=3;UNTIL=20300101",
+                                "FREQ=DAILY;BYHOUR=9",
+                                "FREQ=DAILY;",
+                                "FREQ",
+                                "FREQ=WEEKLY;BYDAY=XX",
+                                "FREQ=MONTHLY;BYMONTHDAY=32",
+                                "FREQ=DAILY;UNTIL=20230229",
+                                "FREQ=DAILY;BYDAY=MO",
+                                "FREQ=MONTHLY;BYDAY=2MO,3TU"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         Todo__V1__RecurrenceRule r2 = TODO__V1__RECURRENCE_RULE__INIT;
         r2.rrule = (char *)bad[i];
