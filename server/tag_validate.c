@@ -4,43 +4,7 @@
 
 #include <string.h>
 
-/* Decodes one code point at s[*i..len); -1 when malformed (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static long utf8_next(const unsigned char *s, size_t len, size_t *i)
-{
-    unsigned char c = s[*i];
-    size_t need;
-    long cp;
-
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        cp = c & 0x1F;
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        cp = c & 0x0F;
-        need = 2;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        cp = c & 0x07;
-        need = 3;
-    } else {
-        return -1;
-    }
-    if (len - *i <= need)
-        return -1;
-    for (size_t k = 1; k <= need; k++) {
-        if ((s[*i + k] & 0xC0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (s[*i + k] & 0x3F);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return -1;
-    *i += need + 1;
-    return cp;
-}
+#include "core/utf8.h"
 
 /* Unicode White_Space. */
 static bool is_space(long cp)
@@ -66,7 +30,7 @@ td_status td_tag_name_normalize(const char *in, td_arena *a, char **out, const c
     /* Pass 1: find the trimmed span [first, last). */
     while (i < len) {
         size_t at = i;
-        cp = utf8_next(s, len, &i);
+        cp = td_utf8_next((const char *)s, len, &i);
         if (cp < 0) {
             *why = "is not valid UTF-8";
             goto out;
@@ -83,7 +47,7 @@ td_status td_tag_name_normalize(const char *in, td_arena *a, char **out, const c
     }
     /* Pass 2: inside the span every control character (even \t) is refused. */
     for (i = first; i < last; count++) {
-        cp = utf8_next(s, last, &i);
+        cp = td_utf8_next((const char *)s, last, &i);
         if (is_control(cp)) {
             *why = "must not contain control characters";
             goto out;

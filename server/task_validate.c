@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "core/utf8.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,54 +43,6 @@ static void violate(sink *s, const char *field, const char *why)
     s->n++;
 }
 
-/* ---- UTF-8 ---- */
-
-/* Decodes one code point at s[*i..len); -1 when malformed. */
-static long tv_utf8_next(const char *s, size_t len, size_t *i)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    unsigned char c = p[*i];
-    long cp;
-    size_t need;
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        cp = c & 0x1F;
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        cp = c & 0x0F;
-        need = 2;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        cp = c & 0x07;
-        need = 3;
-    } else {
-        return -1;
-    }
-    if (*i + need >= len)
-        return -1;
-    for (size_t k = 1; k <= need; k++) {
-        if ((p[*i + k] & 0xC0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (p[*i + k] & 0x3F);
-    }
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return -1;
-    *i += need + 1;
-    return cp;
-}
-
-size_t td_utf8_count(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static bool tv_is_space(long cp)
 {
     return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
@@ -112,7 +66,7 @@ static const char *tv_check_text(const char *s, unsigned flags, size_t min, size
     /* Pass 1: well-formedness and the trimmed range. */
     while (i < len) {
         size_t at = i;
-        long cp = tv_utf8_next(s, len, &i);
+        long cp = td_utf8_next(s, len, &i);
         if (cp < 0)
             return "is not valid UTF-8";
         if ((flags & TEXT_TRIM) && tv_is_space(cp))
@@ -129,7 +83,7 @@ static const char *tv_check_text(const char *s, unsigned flags, size_t min, size
     }
     /* Pass 2: control characters inside the kept range. */
     for (i = first; i < last;) {
-        long cp = tv_utf8_next(s, last, &i);
+        long cp = td_utf8_next(s, last, &i);
         if (tv_is_control(cp) &&
             !((flags & TEXT_ALLOW_NL) && (cp == '\n' || cp == '\t' || cp == '\r')))
             return "must not contain control characters";

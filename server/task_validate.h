@@ -35,6 +35,8 @@
 #define TD_SERVER_TASK_VALIDATE_H
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "core/utf8.h" /* td_utf8_count */
 #include <stdint.h>
 
 #include "core/arena.h"
@@ -85,9 +87,6 @@ size_t td_task_validate_mask(const Google__Protobuf__FieldMask *mask, unsigned *
  * are answered NOT_FOUND without touching the database. */
 bool td_task_id_valid(const char *id);
 
-/* Helpers exposed for tests and the store. */
-/* Number of code points of valid UTF-8 s[0..len). */
-size_t td_utf8_count(const char *s, size_t len);
 /* True when y-m-d is a real calendar day with 1 <= y <= 9999. */
 bool td_date_valid(int y, int m, int d);
 /* True when name is a safe IANA zone name present under zoneinfo_dir (NULL: the system

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 #include "core/status.h"
+#include "core/utf8.h" /* td_utf8_valid */
 
 /* Scans the encoded request before it is unpacked: every string field (at any depth)
  * must be valid UTF-8 without NUL bytes. protobuf-c would silently cut a string at its
@@ -19,7 +20,5 @@ td_status td_rpc_validate_wire(const ProtobufCMessageDescriptor *d, const uint8_
 /* TD_OK, or TD_EINVAL with the field path ("task.tags[2]") and the reason. */
 td_status td_rpc_validate_message(const ProtobufCMessage *msg, char *field, size_t field_cap,
                                   char *why, size_t why_cap);
-/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-bool td_utf8_valid(const char *s, size_t len);
 
 #endif
