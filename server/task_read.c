@@ -3,12 +3,22 @@
  * Invariants: every query is scoped by the JWT subject ($user parameter); the page token
  * is verified before any of its bytes are used; a next_page_token is issued only when
  * one more row than the page exists (LIMIT page_size + 1), so the last page has none.
- * Single exit per handler: the pooled connection and PGresults are released at `out:`. */
+ * Single exit per handler: the pooled connection and PGresults are released at `out:`.
+ *
+ * Big users: ListTasks picks its plan for tag/search filters by the user's size
+ * (td_task_query_in.big_user, see task_query.h). The size comes from PostgreSQL's own
+ * statistics: user ids among the most common values of tasks.user_id whose share times
+ * the table's row estimate is >= BIG_USER_TASKS. A process-wide list, refreshed at most
+ * every BIG_USER_TTL_MS by the ListTasks call that finds it stale (one query on pg_stats,
+ * ~1 ms; other calls keep using the old list meanwhile). Only a plan hint: a stale or
+ * empty list changes latency, never rows. Guarded by big_mu (any gRPC thread). */
 #include "task_read.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "page_token.h"
 #include "rpc/service.h"
@@ -22,6 +32,68 @@ const td_pg_stmt td_task_read_stmts[] = {
     {.name = "td_task_get", .sql = GET_SQL, .nparams = 2, .idempotent = true},
 };
 const size_t td_task_read_nstmts = sizeof(td_task_read_stmts) / sizeof(td_task_read_stmts[0]);
+
+#define BIG_USER_TASKS    "20000"
+#define BIG_USER_MAX_TEXT "64"
+enum { BIG_USER_MAX = 64, BIG_USER_TTL_MS = 60000 };
+
+static const char BIG_USERS_SQL[] =
+    "SELECT m.v FROM pg_stats s CROSS JOIN LATERAL "
+    "unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f) "
+    "JOIN pg_class c ON c.oid = 'tasks'::regclass "
+    "WHERE s.schemaname = current_schema() AND s.tablename = 'tasks' "
+    "AND s.attname = 'user_id' AND m.f * c.reltuples >= " BIG_USER_TASKS
+    " LIMIT " BIG_USER_MAX_TEXT;
+
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *big_ids[BIG_USER_MAX]; /* owned here; replaced whole under big_mu */
+static size_t big_n;
+static int64_t big_at_ms = -1; /* last refresh (CLOCK_MONOTONIC), -1 = never */
+static bool big_loading;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Refreshes the list when stale (on conn), then answers for `user`. */
+static bool big_user(td_pg_conn *conn, const char *user)
+{
+    bool refresh = false, found = false;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&big_mu);
+    if (!big_loading && (big_at_ms < 0 || now - big_at_ms >= BIG_USER_TTL_MS))
+        refresh = big_loading = true;
+    pthread_mutex_unlock(&big_mu);
+    if (refresh) {
+        char err[256];
+        td_status st;
+        char *ids[BIG_USER_MAX] = {NULL}, *old[BIG_USER_MAX];
+        size_t n = 0, nold;
+        PGresult *r = td_pg_exec_sql(conn, BIG_USERS_SQL, 0, NULL, &st, err, sizeof(err));
+        for (int i = 0; r != NULL && i < PQntuples(r) && n < BIG_USER_MAX; i++)
+            if ((ids[n] = strdup(PQgetvalue(r, i, 0))) != NULL)
+                n++;
+        PQclear(r);
+        pthread_mutex_lock(&big_mu);
+        memcpy(old, big_ids, sizeof(old));
+        nold = big_n;
+        memcpy(big_ids, ids, sizeof(ids));
+        big_n = n;
+        big_at_ms = now; /* also after a failure: retry after the TTL, not every call */
+        big_loading = false;
+        pthread_mutex_unlock(&big_mu);
+        for (size_t i = 0; i < nold; i++)
+            free(old[i]);
+    }
+    pthread_mutex_lock(&big_mu);
+    for (size_t i = 0; i < big_n && !found; i++)
+        found = strcmp(big_ids[i], user) == 0;
+    pthread_mutex_unlock(&big_mu);
+    return found;
+}
 
 static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
                           ProtobufCMessage *resp_msg, void *svc)
@@ -145,10 +217,24 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
         st = td_rpc_call_fail(call, st, "out of memory");
         goto out;
     }
+    if (q.matches_nothing) { /* empty page, no next token, total 0: nothing to ask SQL */
+        st = TD_OK;
+        goto out;
+    }
 
     if ((conn = td_store_acquire(store, call)) == NULL) {
         st = TD_EUNAVAIL;
         goto out;
+    }
+    /* Tag/search filters on another order than RELEVANCE: a big user gets the PROBE plan
+     * (same rows). The first build validated the request; this one cannot fail on it. */
+    if (q.strategy == TD_TASK_PLAN_GIN && q.order != TD_TASK_ORDER_RELEVANCE &&
+        big_user(conn, in.user)) {
+        in.big_user = true;
+        if ((st = td_task_query_build(&in, a, &q, &bad_field, &bad_desc)) != TD_OK) {
+            st = td_rpc_call_fail(call, st == TD_ENOMEM ? st : TD_EINTERNAL, "list tasks");
+            goto out;
+        }
     }
     r = td_pg_exec_sql(conn, q.sql, q.nparams, q.values, &st, err, sizeof(err));
     if (r == NULL) {
@@ -206,10 +292,10 @@ out:
 
 td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *store)
 {
-    td_status st = td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "GetTask",
-                                            get_task, store);
+    td_status st =
+        td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "GetTask", get_task, store);
     if (st == TD_OK)
-        st = td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "ListTasks",
-                                      list_tasks, store);
+        st = td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "ListTasks", list_tasks,
+                                      store);
     return st;
 }

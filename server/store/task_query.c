@@ -12,6 +12,12 @@
 #include <string.h>
 #include <time.h>
 
+/* Rows a PROBE page walks in sort order before it falls back to the GIN (see
+ * td_task_query_plan). About sqrt(page * big user's tasks): with f the share of the walked
+ * rows that match, the walk costs min(PROBE, page / f) rows and the fallback at most
+ * page * tasks / PROBE matches, so neither side exceeds ~2 * sqrt(51 * 1M) ~ 14k rows. */
+#define TD__TASK_QUERY_PROBE_ROWS_TEXT "4000"
+
 /* ---- a tiny string builder in the arena ---- */
 
 typedef struct sbuf {
@@ -112,7 +118,9 @@ typedef struct build {
     td_arena *a;
     td_task_query *q;
     const char **bad_field, **bad_desc;
-    sbuf where;
+    sbuf where; /* user + filters a btree walk can test on each row */
+    sbuf plain; /* tag/search tests on the row's own columns (exact given the user) */
+    sbuf index; /* the same tests on the user-prefixed GIN keys (0004): index conditions */
 } build;
 
 static td_status bad(build *b, const char *field, const char *desc)
@@ -145,8 +153,7 @@ static td_status add_time(build *b, const Google__Protobuf__Timestamp *ts, const
     return TD_OK;
 }
 
-static td_status add_tags(build *b, char *const *tags, size_t n, const char *field,
-                          const char *op)
+static td_status add_tags(build *b, char *const *tags, size_t n, const char *field, const char *op)
 {
     char *lit;
     if (n == 0)
@@ -161,19 +168,20 @@ static td_status add_tags(build *b, char *const *tags, size_t n, const char *fie
     if ((lit = td_task_query_text_array(tags, n, b->a)) == NULL)
         return TD_ENOMEM;
     /* The user-scoped keys ("user|tag", GIN of 0004) make the index lookup touch only
-     * this user's entries; the plain tag_keys test repeats it cheaply, so a plan that
-     * filters rows of an ordered btree scan rejects them without calling the SQL
-     * function (PostgreSQL evaluates the cheaper qual first). */
+     * this user's entries; the plain tag_keys test is what rows are checked with (cheap,
+     * no SQL function call per row). */
     int p = add_value(b, lit);
-    sb_add(&b->where, " AND t.tag_keys ");
-    sb_add(&b->where, op);
-    sb_add(&b->where, " td_lower_array(");
-    sb_param(&b->where, p);
-    sb_add(&b->where, "::text[]) AND td_user_keys(t.user_id, t.tag_keys) ");
-    sb_add(&b->where, op);
-    sb_add(&b->where, " td_user_keys($1, td_lower_array(");
-    sb_param(&b->where, p);
-    sb_add(&b->where, "::text[]))");
+    sb_add(&b->plain, " AND t.tag_keys ");
+    sb_add(&b->plain, op);
+    sb_add(&b->plain, " td_lower_array(");
+    sb_param(&b->plain, p);
+    sb_add(&b->plain, "::text[])");
+    sb_add(&b->index, b->index.len > 0 ? " AND " : "");
+    sb_add(&b->index, "td_user_keys(t.user_id, t.tag_keys) ");
+    sb_add(&b->index, op);
+    sb_add(&b->index, " td_user_keys($1, td_lower_array(");
+    sb_param(&b->index, p);
+    sb_add(&b->index, "::text[]))");
     return TD_OK;
 }
 
@@ -233,24 +241,69 @@ static void add_key(sbuf *s, td_task_order order, int search_param)
     }
 }
 
+static const char *sb_str(const sbuf *s)
+{
+    return s->p != NULL && !s->oom ? s->p : "";
+}
+
+/* FROM of the page's main query. With tag/search filters the GIN conditions sit alone in
+ * a subquery that OFFSET 0 keeps from being flattened: the planner cannot AND the GIN
+ * bitmap with a (user_id, ...) btree bitmap, which it otherwise does because it takes
+ * the user-prefixed keys and user_id for independent (10,000 extra TIDs for a 10k-task
+ * user, 1,000,000 for a big one), and the outer filters are tested on the few matches. */
+static void add_from(sbuf *s, const build *b)
+{
+    if (b->index.len == 0) {
+        sb_add(s, "tasks t");
+        return;
+    }
+    sb_add(s, "(SELECT * FROM tasks t WHERE ");
+    sb_add(s, sb_str(&b->index));
+    sb_add(s, " OFFSET 0) t");
+}
+
+/* " ORDER BY <key> dir, t.id dir"; alias "k" orders the outer query by its k column. */
+static void add_order(sbuf *s, const td_task_query *q, int search_param, const char *alias)
+{
+    const char *dir = q->descending ? " DESC" : "";
+    sb_add(s, " ORDER BY ");
+    if (alias[0] != '\0')
+        sb_add(s, "t.k");
+    else
+        add_key(s, q->order, search_param);
+    sb_add(s, dir);
+    sb_add(s, ", t.id");
+    sb_add(s, dir);
+}
+
 td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_query *out,
                               const char **bad_field, const char **bad_desc)
 {
     const Todo__V1__ListTasksRequest *r = in->req;
-    build b = {.in = in, .a = a, .q = out, .bad_field = bad_field, .bad_desc = bad_desc,
-               .where = {.a = a}};
-    sbuf sql = {.a = a};
+    build b = {.in = in,
+               .a = a,
+               .q = out,
+               .bad_field = bad_field,
+               .bad_desc = bad_desc,
+               .where = {.a = a},
+               .plain = {.a = a},
+               .index = {.a = a}};
+    sbuf sql = {.a = a}, keyset = {.a = a};
     td_status st = TD_OK;
     int search_param = 0;
-    const char *dir;
     char lim[16];
     char *limv;
-    bool searching;
+    int limit_param;
+    size_t walk_len;
+    char *walk_where;
+    bool searching, probe;
 
     memset(out, 0, sizeof(*out));
     *bad_field = NULL;
     *bad_desc = NULL;
     searching = td_task_query_search_effective(r->search);
+    out->matches_nothing =
+        !searching && r->search != NULL && r->search[strspn(r->search, " \t\r\n")] != '\0';
     if (r->search != NULL && strlen(r->search) > TD_TASK_QUERY_MAX_SEARCH) {
         st = bad(&b, "search", "too long (at most 256 bytes)");
         goto out;
@@ -261,11 +314,21 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_UNSPECIFIED:
         out->order = searching ? TD_TASK_ORDER_RELEVANCE : TD_TASK_ORDER_CREATED;
         break;
-    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE: out->order = TD_TASK_ORDER_DUE; break;
-    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_PRIORITY: out->order = TD_TASK_ORDER_PRIORITY; break;
-    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_CREATED: out->order = TD_TASK_ORDER_CREATED; break;
-    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_UPDATED: out->order = TD_TASK_ORDER_UPDATED; break;
-    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_TITLE: out->order = TD_TASK_ORDER_TITLE; break;
+    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE:
+        out->order = TD_TASK_ORDER_DUE;
+        break;
+    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_PRIORITY:
+        out->order = TD_TASK_ORDER_PRIORITY;
+        break;
+    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_CREATED:
+        out->order = TD_TASK_ORDER_CREATED;
+        break;
+    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_UPDATED:
+        out->order = TD_TASK_ORDER_UPDATED;
+        break;
+    case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_TITLE:
+        out->order = TD_TASK_ORDER_TITLE;
+        break;
     case TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_RELEVANCE:
         if (!searching) {
             st = bad(&b, "order_by", "RELEVANCE requires a search");
@@ -279,7 +342,6 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     }
     /* Best rank first when ascending: the SQL direction is inverted for RELEVANCE. */
     out->descending = out->order == TD_TASK_ORDER_RELEVANCE ? !r->descending : r->descending;
-    dir = out->descending ? " DESC" : "";
 
     /* WHERE: user, then filters in a fixed order. */
     sb_add(&b.where, "t.user_id = ");
@@ -298,13 +360,14 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         st = bad(&b, "completion", "unknown completion filter");
         goto out;
     }
+    walk_len = b.where.len; /* user + completion: what a PROBE walk's index scan tests */
     if ((st = add_priorities(&b, r)) != TD_OK ||
         (st = add_tags(&b, r->tags_any, r->n_tags_any, "tags_any", "&&")) != TD_OK ||
         (st = add_tags(&b, r->tags_all, r->n_tags_all, "tags_all", "@>")) != TD_OK ||
         (st = add_time(&b, r->due_after, "due_after", " AND t.due_sort >= ",
                        "::timestamptz AND t.due_sort < 'infinity'")) != TD_OK ||
-        (st = add_time(&b, r->due_before, "due_before", " AND t.due_sort < ",
-                       "::timestamptz")) != TD_OK)
+        (st = add_time(&b, r->due_before, "due_before", " AND t.due_sort < ", "::timestamptz")) !=
+            TD_OK)
         goto out;
     if (r->overdue_only) /* due_sort <= overdue_at: the extra bound lets a due-ordered
                           * range scan stop at now() */
@@ -312,35 +375,38 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                          " AND t.due_sort <= now()");
     if (r->no_due_date)
         sb_add(&b.where, " AND t.due_sort = 'infinity'");
-    if (r->recurring_only) /* rr.user_id lets the planner start from the user's rules
-                            * (recurrence_rules_user_idx) when they are few */
-        sb_add(&b.where, " AND EXISTS (SELECT 1 FROM recurrence_rules rr"
-                         " WHERE rr.task_id = t.id AND rr.user_id = t.user_id)");
-    if ((st = add_time(&b, r->create_after, "create_after", " AND t.created_at >= ",
-                       "::timestamptz")) != TD_OK ||
+    if (r->recurring_only) /* kept by a trigger on recurrence_rules (0005) */
+        sb_add(&b.where, " AND t.recurring");
+    if ((st = add_time(&b, r->create_after, "create_after",
+                       " AND t.created_at >= ", "::timestamptz")) != TD_OK ||
         (st = add_time(&b, r->create_before, "create_before", " AND t.created_at < ",
                        "::timestamptz")) != TD_OK ||
-        (st = add_time(&b, r->update_after, "update_after", " AND t.updated_at >= ",
-                       "::timestamptz")) != TD_OK ||
+        (st = add_time(&b, r->update_after, "update_after",
+                       " AND t.updated_at >= ", "::timestamptz")) != TD_OK ||
         (st = add_time(&b, r->update_before, "update_before", " AND t.updated_at < ",
                        "::timestamptz")) != TD_OK)
         goto out;
     if (searching) {
         search_param = add_value(&b, r->search);
         /* Same idea for words: "user|lexeme" prefixes (0004), exact given the user. */
-        sb_add(&b.where, " AND t.search @@ td_search_query(");
-        sb_param(&b.where, search_param);
-        sb_add(&b.where, ") AND td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, ");
-        sb_param(&b.where, search_param);
-        sb_add(&b.where, ")");
+        sb_add(&b.plain, " AND t.search @@ td_search_query(");
+        sb_param(&b.plain, search_param);
+        sb_add(&b.plain, ")");
+        sb_add(&b.index, b.index.len > 0 ? " AND " : "");
+        sb_add(&b.index, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, ");
+        sb_param(&b.index, search_param);
+        sb_add(&b.index, ")");
     }
     out->count_nparams = out->nparams;
 
     if (in->with_count) {
         sbuf cnt = {.a = a};
-        sb_add(&cnt, "SELECT count(*) FROM tasks t WHERE ");
-        sb_add(&cnt, b.where.oom ? "" : b.where.p);
-        if (cnt.oom || b.where.oom) {
+        sb_add(&cnt, "SELECT count(*) FROM ");
+        add_from(&cnt, &b);
+        sb_add(&cnt, " WHERE ");
+        sb_add(&cnt, sb_str(&b.where));
+        sb_add(&cnt, sb_str(&b.plain));
+        if (cnt.oom || b.where.oom || b.plain.oom || b.index.oom) {
             st = TD_ENOMEM;
             goto out;
         }
@@ -349,17 +415,17 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
 
     /* Keyset: strictly after the last row of the previous page, in SQL direction. */
     if (in->after_key != NULL) {
-        sb_add(&b.where, " AND (");
-        add_key(&b.where, out->order, search_param);
-        sb_add(&b.where, ", t.id) ");
-        sb_add(&b.where, out->descending ? "<" : ">");
-        sb_add(&b.where, " (");
-        sb_param(&b.where, add_value(&b, in->after_key));
-        sb_add(&b.where, "::");
-        sb_add(&b.where, ORDERS[out->order].cast);
-        sb_add(&b.where, ", ");
-        sb_param(&b.where, add_value(&b, in->after_id));
-        sb_add(&b.where, "::uuid)");
+        sb_add(&keyset, " AND (");
+        add_key(&keyset, out->order, search_param);
+        sb_add(&keyset, ", t.id) ");
+        sb_add(&keyset, out->descending ? "<" : ">");
+        sb_add(&keyset, " (");
+        sb_param(&keyset, add_value(&b, in->after_key));
+        sb_add(&keyset, "::");
+        sb_add(&keyset, ORDERS[out->order].cast);
+        sb_add(&keyset, ", ");
+        sb_param(&keyset, add_value(&b, in->after_id));
+        sb_add(&keyset, "::uuid)");
     }
 
     snprintf(lim, sizeof(lim), "%d", in->page_size + 1);
@@ -367,24 +433,75 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         st = TD_ENOMEM;
         goto out;
     }
+    limit_param = add_value(&b, limv);
+    /* All-of two or more tags: the GIN intersects posting lists, which leaves few rows
+     * unless the tags nearly always go together; a probe would walk 4000 rows for
+     * nothing (measured: 0-match pair on the 1M-task user 15-19 ms vs 7 ms). */
+    probe = b.index.len > 0 && in->big_user && out->order != TD_TASK_ORDER_RELEVANCE &&
+            r->n_tags_all < 2;
+    out->strategy = b.index.len == 0 ? TD_TASK_PLAN_WALK
+                    : probe          ? TD_TASK_PLAN_PROBE
+                                     : TD_TASK_PLAN_GIN;
+    if (probe) {
+        /* w: the user's first PROBE_ROWS rows in page order (within the completion
+         * filter, which a partial index serves), each marked with whether it passes
+         * every other filter (read lazily: a stops as soon as it holds a page of hits);
+         * d.gin: the walk neither filled a page nor ran out of rows, so the matches are
+         * rarer than 1 in PROBE_ROWS / limit: the second branch finds them with every
+         * condition visible to the planner (GIN keys AND-ed with a priority or range
+         * btree when that narrows a big user's bitmap). */
+        sb_add(&sql, "WITH w AS MATERIALIZED (SELECT t.id, ");
+        add_key(&sql, out->order, search_param);
+        if ((walk_where = td_arena_alloc(a, walk_len + 1)) == NULL) {
+            st = TD_ENOMEM;
+            goto out;
+        }
+        memcpy(walk_where, sb_str(&b.where), walk_len);
+        walk_where[walk_len] = '\0';
+        sb_add(&sql, " AS k, (true");
+        sb_add(&sql, sb_str(&b.where) + walk_len);
+        sb_add(&sql, sb_str(&b.plain));
+        sb_add(&sql, ") AS hit FROM tasks t WHERE ");
+        sb_add(&sql, walk_where);
+        sb_add(&sql, sb_str(&keyset));
+        add_order(&sql, out, search_param, "");
+        sb_add(&sql, " LIMIT " TD__TASK_QUERY_PROBE_ROWS_TEXT);
+        sb_add(&sql, "), a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT ");
+        sb_param(&sql, limit_param);
+        sb_add(&sql, "), d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= ");
+        sb_param(&sql, limit_param);
+        sb_add(&sql, "::int8 THEN false ELSE (SELECT count(*) FROM w) >= ");
+        sb_add(&sql, TD__TASK_QUERY_PROBE_ROWS_TEXT " END AS gin) ");
+    }
     sb_add(&sql, "SELECT ");
     sb_add(&sql, in->columns);
-    sb_add(&sql, ", t.k::text FROM (SELECT t.*, ");
+    sb_add(&sql, ", t.k::text FROM (");
+    if (probe)
+        sb_add(&sql, "SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id "
+                     "WHERE NOT (SELECT d.gin FROM d) UNION ALL (");
+    sb_add(&sql, "SELECT t.*, ");
     add_key(&sql, out->order, search_param);
-    sb_add(&sql, " AS k FROM tasks t WHERE ");
-    sb_add(&sql, b.where.oom ? "" : b.where.p);
-    sb_add(&sql, " ORDER BY ");
-    add_key(&sql, out->order, search_param);
-    sb_add(&sql, dir);
-    sb_add(&sql, ", t.id");
-    sb_add(&sql, dir);
+    sb_add(&sql, " AS k FROM ");
+    if (probe)
+        sb_add(&sql, "tasks t");
+    else
+        add_from(&sql, &b);
+    sb_add(&sql, " WHERE ");
+    sb_add(&sql, sb_str(&b.where));
+    sb_add(&sql, sb_str(&b.plain));
+    if (probe) {
+        sb_add(&sql, " AND ");
+        sb_add(&sql, sb_str(&b.index));
+    }
+    sb_add(&sql, sb_str(&keyset));
+    if (probe)
+        sb_add(&sql, " AND (SELECT d.gin FROM d)");
+    add_order(&sql, out, search_param, "");
     sb_add(&sql, " LIMIT ");
-    sb_param(&sql, add_value(&b, limv));
-    sb_add(&sql, ") t ORDER BY t.k");
-    sb_add(&sql, dir);
-    sb_add(&sql, ", t.id");
-    sb_add(&sql, dir);
-    if (sql.oom || b.where.oom) {
+    sb_param(&sql, limit_param);
+    sb_add(&sql, probe ? ")) t" : ") t");
+    add_order(&sql, out, search_param, "k");
+    if (sql.oom || keyset.oom || b.where.oom || b.plain.oom || b.index.oom) {
         st = TD_ENOMEM;
         goto out;
     }

@@ -12,12 +12,27 @@
  *   ORDER BY t.k <dir>, t.id <dir>
  *
  * The inner query is what the planner sees as a plain keyset range over one of the
- * (user_id, key, id) btrees (or a GIN bitmap + top-N sort for selective tag/search
- * filters); the outer one evaluates the per-task subqueries of <columns> (reminders,
- * recurrence) only for the <= page_size + 1 rows of the page. The last column is the
- * sort key in PostgreSQL's text form, which round-trips exactly through the page token
- * (timestamptz with microseconds and offset, 'infinity', smallint, lower(title), and
+ * (user_id, key, id) btrees; the outer one evaluates the per-task subqueries of <columns>
+ * (reminders, recurrence) only for the <= page_size + 1 rows of the page. The last column
+ * is the sort key in PostgreSQL's text form, which round-trips exactly through the page
+ * token (timestamptz with microseconds and offset, 'infinity', smallint, lower(title), and
  * float4 ranks printed shortest-exact since PostgreSQL 12).
+ *
+ * Tag and search filters (td_task_query_plan) are tested twice: on the row's own columns
+ * (tag_keys, search: exact, given user_id = $1) and on the user-prefixed GIN keys of 0004
+ * (index conditions). Every plan returns exactly the rows that pass every filter, in the
+ * same order; they differ only in how the rows are found:
+ *  - WALK  no tag/search filter: the keyset range above.
+ *  - GIN   "FROM (SELECT * FROM tasks t WHERE <GIN keys> OFFSET 0) t": the GIN bitmap
+ *          alone, then the other filters and a top-N sort over the matches. Used for
+ *          users that are not big and for RELEVANCE (which ranks every match anyway).
+ *  - PROBE big users (in->big_user), other orders: CTE w walks the sort btree lazily,
+ *          at most 4000 rows (TD__TASK_QUERY_PROBE_ROWS_TEXT), testing tags/search on
+ *          each; if that yields a full page, or the walk ran out of rows, those rows are
+ *          the page (every row before them in the order was examined); otherwise the GIN
+ *          plan runs (UNION ALL branches gated by one-time filters on CTE d). A broad tag
+ *          then costs a short walk, a rare one a small bitmap; never a 1M-row scan.
+ *          Not for tags_all with >= 2 names (an intersection: GIN).
  *
  * Decisions (docs: ListTasks semantics):
  *  - completion UNSPECIFIED = ANY (AIP: an unset filter matches everything).
@@ -57,24 +72,37 @@ typedef enum td_task_order {
 
 typedef struct td_task_query_in {
     const Todo__V1__ListTasksRequest *req;
-    const char *user;       /* JWT subject */
-    const char *columns;    /* select list over alias t (TD_TASK_COLUMNS) */
-    int ncolumns;           /* number of columns in `columns` */
-    int page_size;          /* 1..500 (already validated) */
-    const char *after_key;  /* keyset position (from the page token) or NULL */
-    const char *after_id;   /* uuid text, with after_key */
-    bool with_count;        /* also build count_sql */
+    const char *user;      /* JWT subject */
+    const char *columns;   /* select list over alias t (TD_TASK_COLUMNS) */
+    int ncolumns;          /* number of columns in `columns` */
+    int page_size;         /* 1..500 (already validated) */
+    const char *after_key; /* keyset position (from the page token) or NULL */
+    const char *after_id;  /* uuid text, with after_key */
+    bool with_count;       /* also build count_sql */
+    bool big_user;         /* the user holds many tasks: PROBE plan (see above); a hint
+                            * only, either value gives the same rows */
 } td_task_query_in;
 
+/* How the page's rows are found (see the top of this file); the rows never differ. */
+typedef enum td_task_query_plan {
+    TD_TASK_PLAN_WALK = 1,
+    TD_TASK_PLAN_GIN,
+    TD_TASK_PLAN_PROBE,
+} td_task_query_plan;
+
 typedef struct td_task_query {
-    const char *sql;        /* page query; LIMIT page_size + 1 */
-    const char *count_sql;  /* SELECT count(*) over the same filters, or NULL */
+    const char *sql;       /* page query; LIMIT page_size + 1 */
+    const char *count_sql; /* SELECT count(*) over the same filters, or NULL */
     const char *values[TD_TASK_QUERY_MAX_PARAMS];
-    int nparams;            /* parameters of sql */
-    int count_nparams;      /* count_sql uses values[0 .. count_nparams) */
-    int key_col;            /* result column holding the sort key text (= ncolumns) */
+    int nparams;       /* parameters of sql */
+    int count_nparams; /* count_sql uses values[0 .. count_nparams) */
+    int key_col;       /* result column holding the sort key text (= ncolumns) */
     td_task_order order;
-    bool descending;        /* SQL direction of the key (RELEVANCE ascending = true) */
+    td_task_query_plan strategy;
+    bool descending; /* SQL direction of the key (RELEVANCE ascending = true) */
+    /* The search holds text but no word character ("%", "'", ".*"): no indexed word can
+     * match it, so the answer is an empty page (never the unfiltered list). */
+    bool matches_nothing;
 } td_task_query;
 
 /* Validates the request's filters and order and builds the query. TD_OK; TD_EINVAL with

@@ -3,8 +3,9 @@
  * reference runs what the server runs. Parameters become pgbench variables (:p1 ..),
  * which pgbench -M extended sends as bind parameters, like PQexecParams does.
  *
- * Usage: list_sql OUTDIR USER  -> OUTDIR/<combo>.sql and OUTDIR/<combo>.vars ("pN=value"
- * per line, for pgbench -D). Also OUTDIR/combos.txt (names, in order).
+ * Usage: list_sql OUTDIR USER [big] -> OUTDIR/<combo>.sql and OUTDIR/<combo>.vars ("pN=value"
+ * per line, for pgbench -D). Also OUTDIR/combos.txt (names, in order). "big" builds the
+ * plans the server picks for a user that its planner statistics call big (task_read.c).
  * Built and run by tests/bench/list_tasks.sh; not part of the product. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,11 @@ static Todo__V1__Priority P_URG[] = {TODO__V1__PRIORITY__PRIORITY_URGENT};
 
 #define OB(x) TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_##x
 #define CF(x) TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_##x
-#define SET(fn, body) static void fn(Todo__V1__ListTasksRequest *r) { body; }
+#define SET(fn, body)                                                                              \
+    static void fn(Todo__V1__ListTasksRequest *r)                                                  \
+    {                                                                                              \
+        body;                                                                                      \
+    }
 SET(s_default, (void)r)
 SET(s_due, r->order_by = OB(DUE))
 SET(s_due_desc, r->order_by = OB(DUE); r->descending = 1)
@@ -42,7 +47,8 @@ SET(s_open_due, r->order_by = OB(DUE); r->completion = CF(OPEN))
 SET(s_completed_upd, r->order_by = OB(UPDATED); r->descending = 1; r->completion = CF(COMPLETED))
 SET(s_prio_due, r->order_by = OB(DUE); r->n_priorities = 2; r->priorities = P_HI)
 SET(s_tag_due, r->order_by = OB(DUE); r->n_tags_any = 1; r->tags_any = TAG_WORK)
-SET(s_tags_any_prio, r->order_by = OB(PRIORITY); r->descending = 1; r->n_tags_any = 3; r->tags_any = TAG_3)
+SET(s_tags_any_prio, r->order_by = OB(PRIORITY); r->descending = 1; r->n_tags_any = 3;
+    r->tags_any = TAG_3)
 SET(s_tags_all_title, r->order_by = OB(TITLE); r->n_tags_all = 2; r->tags_all = TAG_PAIR)
 SET(s_tags_all_none, r->order_by = OB(CREATED); r->n_tags_all = 2; r->tags_all = TAG_RARE)
 SET(s_tag_urgent_open_due, r->order_by = OB(DUE); r->completion = CF(OPEN); r->n_tags_any = 1;
@@ -53,7 +59,8 @@ SET(s_overdue_prio, r->order_by = OB(PRIORITY); r->descending = 1; r->overdue_on
 SET(s_nodue_created, r->order_by = OB(CREATED); r->descending = 1; r->no_due_date = 1)
 SET(s_recurring_due, r->order_by = OB(DUE); r->recurring_only = 1)
 SET(s_created_month, r->order_by = OB(CREATED); r->descending = 1; r->create_after = &T_M30)
-SET(s_updated_week_title, r->order_by = OB(TITLE); r->update_after = &T_M7; r->update_before = &T_NOW)
+SET(s_updated_week_title, r->order_by = OB(TITLE); r->update_after = &T_M7;
+    r->update_before = &T_NOW)
 SET(s_search_gro, r->search = "gro")
 SET(s_search_two, r->search = "buy milk")
 SET(s_search_word, r->search = "report")
@@ -116,8 +123,8 @@ int main(int argc, char **argv)
     char path[4096];
     FILE *names;
     time_t now = time(NULL);
-    if (argc != 3) {
-        fprintf(stderr, "usage: list_sql OUTDIR USER\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "big") == 0)) {
+        fprintf(stderr, "usage: list_sql OUTDIR USER [big]\n");
         return 2;
     }
     T_NOW.seconds = now;
@@ -143,9 +150,13 @@ int main(int argc, char **argv)
             strftime(nowkey, sizeof(nowkey), "%Y-%m-%d %H:%M:%S+00", &tm);
             key = nowkey;
         }
-        td_task_query_in in = {.req = &r, .user = argv[2], .columns = TD_TASK_COLUMNS,
-                               .ncolumns = TD_TASK_NCOLUMNS, .page_size = 50,
+        td_task_query_in in = {.req = &r,
+                               .user = argv[2],
+                               .columns = TD_TASK_COLUMNS,
+                               .ncolumns = TD_TASK_NCOLUMNS,
+                               .page_size = 50,
                                .after_key = key,
+                               .big_user = argc == 4,
                                .after_id = key ? "80000000-0000-0000-0000-000000000000" : NULL};
         if (td_task_query_build(&in, a, &q, &bf, &bd) != TD_OK) {
             fprintf(stderr, "%s: %s: %s\n", c->name, bf ? bf : "?", bd ? bd : "?");

@@ -8,6 +8,7 @@
 #                                       server sends, from tests/bench/list_sql.c)
 #   tests/bench/list_tasks.sh explain   EXPLAIN (ANALYZE, BUFFERS) of every combination
 #
+# Before timing, every combination runs once (warm-up: shared_buffers after a restart).
 # Method: pgbench -n -M extended (bind parameters + a custom plan per call, like the
 # server's PQexecParams), -c 8 -j 2, --log; p50/p99 from the per-transaction latencies.
 # Targets: 10k user p99 <= 25 ms for every combination; 1M user p99 <= 25 ms for
@@ -33,7 +34,18 @@ gen_sql() { # gen_sql USER DIR
       $(pkg-config --cflags libpq) "$HERE/list_sql.c" -o "$WORK/list_sql" \
       "$B/lib/libtd.a" "$B/proto/libtd_proto.a" $(pkg-config --libs libprotobuf-c libpq)
   fi
-  "$WORK/list_sql" "$2" "$1"
+  # Same rule as server/task_read.c (big_user): the plan the server would pick.
+  local big
+  big=$(psql -X -At "$URL" -v u="$1" <<'EOF'
+SELECT 'big' FROM pg_stats s CROSS JOIN LATERAL
+  unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
+  JOIN pg_class c ON c.oid = 'tasks'::regclass
+WHERE s.schemaname = current_schema() AND s.tablename = 'tasks' AND s.attname = 'user_id'
+  AND m.v = :'u' AND m.f * c.reltuples >= 20000;
+EOF
+)
+  # shellcheck disable=SC2086
+  "$WORK/list_sql" "$2" "$1" $big
 }
 
 vars_args() { # prints -D args, one per line, for a .vars file
@@ -67,6 +79,7 @@ pgbench)
     while read -r c; do
       [[ $c =~ $ONLY ]] || continue
       mapfile -t dargs < <(vars_args "$WORK/$u/$c.vars")
+      pgbench -n -M extended -c 1 -t 3 "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" >/dev/null 2>&1 || true
       rm -f "$WORK"/pgbench_log.*
       out=$(cd "$WORK" && pgbench -n -M extended -c 8 -j 2 -T "$T" --log \
               --log-prefix=pgbench_log "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" 2>&1) || {

@@ -16,10 +16,15 @@ static td_task_query Q;
 static const char *FIELD, *DESC;
 
 static td_status run(const Todo__V1__ListTasksRequest *r, const char *key, const char *id,
-                       bool count)
+                     bool count)
 {
-    td_task_query_in in = {.req = r, .user = "user42", .columns = COLS, .ncolumns = 2,
-                           .page_size = 50, .after_key = key, .after_id = id,
+    td_task_query_in in = {.req = r,
+                           .user = "user42",
+                           .columns = COLS,
+                           .ncolumns = 2,
+                           .page_size = 50,
+                           .after_key = key,
+                           .after_id = id,
                            .with_count = count};
     return td_task_query_build(&in, A, &Q, &FIELD, &DESC);
 }
@@ -36,8 +41,14 @@ static int max_param(const char *sql)
     return m;
 }
 
-static void setup(void) { A = td_arena_new(1 << 16); }
-static void teardown(void) { td_arena_destroy(A); }
+static void setup(void)
+{
+    A = td_arena_new(1 << 16);
+}
+static void teardown(void)
+{
+    td_arena_destroy(A);
+}
 
 START_TEST(defaults)
 {
@@ -89,7 +100,8 @@ START_TEST(relevance)
     ck_assert_int_eq(run(&r, "0.0607927", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_RELEVANCE); /* default when searching */
     ck_assert(Q.descending);                            /* best first */
-    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $2)"));
+    ck_assert_ptr_nonnull(
+        strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $2)"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "(ts_rank(t.search, td_search_query($2)), t.id) < "
                                         "($3::real, $4::uuid)"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)) DESC, "
@@ -98,7 +110,8 @@ START_TEST(relevance)
     r.descending = true; /* worst first */
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert(!Q.descending);
-    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)), t.id LIMIT"));
+    ck_assert_ptr_nonnull(
+        strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)), t.id LIMIT"));
     /* explicit order with search: search filters, the key sorts */
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
@@ -107,13 +120,21 @@ START_TEST(relevance)
 }
 END_TEST
 
-START_TEST(empty_search_is_no_filter)
+START_TEST(punctuation_search_matches_nothing)
 {
     Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
     r.search = "  &|!():* ";
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert(Q.matches_nothing); /* an empty page, never the unfiltered list */
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_CREATED);
+    r.search = " \t ";
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert(!Q.matches_nothing); /* blank: no search at all */
     ck_assert_ptr_null(strstr(Q.sql, "search"));
+    r.search = "gro";
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert(!Q.matches_nothing);
+    r.search = "  &|!():* ";
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_RELEVANCE;
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_EINVAL);
     ck_assert_str_eq(FIELD, "order_by");
@@ -151,19 +172,27 @@ START_TEST(all_filters_and_count)
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.completed_at IS NULL"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.priority = ANY($2::smallint[])"));
     ck_assert_str_eq(Q.values[1], "{1,4}");
-    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) && td_user_keys($1, td_lower_array($3::text[]))"));
+    ck_assert_ptr_nonnull(strstr(
+        Q.sql,
+        "td_user_keys(t.user_id, t.tag_keys) && td_user_keys($1, td_lower_array($3::text[]))"));
     ck_assert_str_eq(Q.values[2], "{\"Work\",\"Ho\\\"me\"}");
-    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) @> td_user_keys($1, td_lower_array($4::text[]))"));
+    ck_assert_ptr_nonnull(strstr(
+        Q.sql,
+        "td_user_keys(t.user_id, t.tag_keys) @> td_user_keys($1, td_lower_array($4::text[]))"));
     ck_assert_str_eq(Q.values[3], "{\"a\\\\b\"}");
-    ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity'"));
+    ck_assert_ptr_nonnull(
+        strstr(Q.sql, "t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity'"));
     ck_assert_str_eq(Q.values[4], "2026-01-01T00:00:00.123456Z");
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort < $6::timestamptz"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.overdue_at <= now()"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.due_sort = 'infinity'"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "EXISTS (SELECT 1 FROM recurrence_rules rr WHERE rr.task_id = t.id AND rr.user_id = t.user_id)"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "t.created_at >= $7::timestamptz AND t.created_at < $8::timestamptz"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "t.updated_at >= $9::timestamptz AND t.updated_at < $10::timestamptz"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, " AND t.recurring AND "));
+    ck_assert_ptr_nonnull(
+        strstr(Q.sql, "t.created_at >= $7::timestamptz AND t.created_at < $8::timestamptz"));
+    ck_assert_ptr_nonnull(
+        strstr(Q.sql, "t.updated_at >= $9::timestamptz AND t.updated_at < $10::timestamptz"));
+    ck_assert_ptr_nonnull(
+        strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11)"));
     ck_assert_int_eq(Q.count_nparams, 11);
     ck_assert_int_eq(Q.nparams, 14);
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
@@ -171,7 +200,115 @@ START_TEST(all_filters_and_count)
     ck_assert_int_eq(max_param(Q.count_sql), Q.count_nparams);
     ck_assert_ptr_null(strstr(Q.count_sql, "LIMIT"));
     ck_assert_ptr_null(strstr(Q.count_sql, "t.id) >"));
-    ck_assert(strncmp(Q.count_sql, "SELECT count(*) FROM tasks t WHERE t.user_id = $1", 49) == 0);
+    /* tag/search filters: the GIN keys alone in a fenced subquery (no BitmapAnd) */
+    ck_assert_str_eq(
+        Q.count_sql,
+        "SELECT count(*) FROM (SELECT * FROM tasks t WHERE "
+        "td_user_keys(t.user_id, t.tag_keys) && td_user_keys($1, td_lower_array($3::text[])) AND "
+        "td_user_keys(t.user_id, t.tag_keys) @> td_user_keys($1, td_lower_array($4::text[])) AND "
+        "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11) OFFSET 0) t "
+        "WHERE t.user_id = $1 AND t.completed_at IS NULL AND t.priority = ANY($2::smallint[]) "
+        "AND t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity' AND t.due_sort < "
+        "$6::timestamptz "
+        "AND t.completed_at IS NULL AND t.overdue_at <= now() AND t.due_sort <= now() "
+        "AND t.due_sort = 'infinity' AND t.recurring AND t.created_at >= $7::timestamptz "
+        "AND t.created_at < $8::timestamptz AND t.updated_at >= $9::timestamptz "
+        "AND t.updated_at < $10::timestamptz AND t.tag_keys && td_lower_array($3::text[]) "
+        "AND t.tag_keys @> td_lower_array($4::text[]) AND t.search @@ td_search_query($11)");
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
+}
+END_TEST
+
+static td_status run_big(const Todo__V1__ListTasksRequest *r, const char *key, const char *id)
+{
+    td_task_query_in in = {.req = r,
+                           .user = "user42",
+                           .columns = COLS,
+                           .ncolumns = 2,
+                           .page_size = 50,
+                           .after_key = key,
+                           .after_id = id,
+                           .big_user = true};
+    return td_task_query_build(&in, A, &Q, &FIELD, &DESC);
+}
+
+/* Which plan: WALK without tag/search; GIN for small users and RELEVANCE; PROBE for a big
+ * user's tag/search filter under another order. */
+START_TEST(plan_choice)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    char *work[] = {"Work"};
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_WALK);
+    ck_assert_ptr_null(strstr(Q.sql, "WITH"));
+    ck_assert_ptr_null(strstr(Q.sql, "OFFSET 0"));
+    r.n_tags_any = 1;
+    r.tags_any = work;
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
+    ck_assert_str_eq(Q.sql, "SELECT " COLS ", t.k::text FROM (SELECT t.*, t.due_sort AS k FROM "
+                            "(SELECT * FROM tasks t WHERE td_user_keys(t.user_id, t.tag_keys) && "
+                            "td_user_keys($1, td_lower_array($2::text[])) OFFSET 0) t WHERE "
+                            "t.user_id = $1 AND t.tag_keys && td_lower_array($2::text[]) "
+                            "ORDER BY t.due_sort, t.id LIMIT $3) t ORDER BY t.k, t.id");
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    r.n_tags_all = 1; /* one all-of name: as selective as any-of */
+    r.tags_all = work;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    char *pair[] = {"Work", "Travel"};
+    r.n_tags_all = 2; /* an intersection: GIN */
+    r.tags_all = pair;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "OFFSET 0"));
+    r.n_tags_all = 0;
+    r.search = "gro";
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_RELEVANCE;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN); /* ranks every match anyway */
+    ck_assert_ptr_null(strstr(Q.sql, "WITH"));
+}
+END_TEST
+
+/* The PROBE shape: one walk bounded to 4000 rows, the page from it unless the one-time
+ * filter d.gin sends it to the second branch; keyset and LIMIT in both, parameters shared. */
+START_TEST(probe_shape)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    char *work[] = {"Work"};
+    Todo__V1__Priority pr[] = {TODO__V1__PRIORITY__PRIORITY_URGENT};
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
+    r.descending = true;
+    r.completion = TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_OPEN;
+    r.n_priorities = 1;
+    r.priorities = pr;
+    r.n_tags_any = 1;
+    r.tags_any = work;
+    ck_assert_int_eq(run_big(&r, "2026-01-01 00:00:00+00", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d"),
+                     TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    ck_assert_str_eq(
+        Q.sql,
+        "WITH w AS MATERIALIZED (SELECT t.id, t.due_sort AS k, (true AND t.priority = "
+        "ANY($2::smallint[]) AND t.tag_keys && td_lower_array($3::text[])) AS hit FROM tasks t "
+        "WHERE t.user_id = $1 AND t.completed_at IS NULL AND (t.due_sort, t.id) < "
+        "($4::timestamptz, $5::uuid) ORDER BY t.due_sort DESC, t.id DESC LIMIT 4000), "
+        "a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT $6), "
+        "d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= $6::int8 THEN false "
+        "ELSE (SELECT count(*) FROM w) >= 4000 END AS gin) "
+        "SELECT " COLS ", t.k::text FROM (SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id "
+        "WHERE NOT (SELECT d.gin FROM d) UNION ALL (SELECT t.*, t.due_sort AS k FROM tasks t "
+        "WHERE t.user_id = $1 AND t.completed_at IS NULL AND t.priority = ANY($2::smallint[]) "
+        "AND t.tag_keys && td_lower_array($3::text[]) AND td_user_keys(t.user_id, t.tag_keys) "
+        "&& td_user_keys($1, td_lower_array($3::text[])) AND (t.due_sort, t.id) < "
+        "($4::timestamptz, $5::uuid) AND (SELECT d.gin FROM d) ORDER BY t.due_sort DESC, t.id "
+        "DESC LIMIT $6)) t ORDER BY t.k DESC, t.id DESC");
+    ck_assert_int_eq(Q.nparams, 6);
+    ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+    ck_assert_str_eq(Q.values[5], "51");
 }
 END_TEST
 
@@ -188,6 +325,14 @@ START_TEST(user_text_never_in_sql)
     ck_assert_ptr_null(strstr(Q.sql, "user42"));
     ck_assert_ptr_null(strstr(Q.sql, "'1'='1"));
     ck_assert_ptr_null(strstr(Q.count_sql, "DELETE"));
+    ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_TITLE; /* PROBE plan */
+    ck_assert_int_eq(run_big(&r, "q' OR '1'='1", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d"), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    ck_assert_ptr_null(strstr(Q.sql, "DROP"));
+    ck_assert_ptr_null(strstr(Q.sql, "DELETE"));
+    ck_assert_ptr_null(strstr(Q.sql, "user42"));
+    ck_assert_ptr_null(strstr(Q.sql, "'1'='1"));
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
 }
 END_TEST
@@ -261,8 +406,10 @@ int main(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, keyset_directions);
     tcase_add_test(tc, relevance);
-    tcase_add_test(tc, empty_search_is_no_filter);
+    tcase_add_test(tc, punctuation_search_matches_nothing);
     tcase_add_test(tc, all_filters_and_count);
+    tcase_add_test(tc, plan_choice);
+    tcase_add_test(tc, probe_shape);
     tcase_add_test(tc, user_text_never_in_sql);
     tcase_add_test(tc, validation_names_field);
     tcase_add_test(tc, timestamps);
