@@ -6,6 +6,8 @@
  * no static state, any thread. */
 #include "page_token.h"
 
+#include "core/base64url.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -15,75 +17,6 @@
 #include <openssl/sha.h>
 
 enum { TOKEN_VERSION = 1, HEADER_LEN = 1 + TD_PAGE_TOKEN_HASH_LEN + 2, ID_LEN = 16 };
-
-/* ---- base64url (unpadded, canonical) ---- */
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-static size_t b64_encode(const unsigned char *src, size_t n, char *dst)
-{
-    size_t o = 0;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
-        dst[o++] = B64[v >> 18 & 63];
-        dst[o++] = B64[v >> 12 & 63];
-        dst[o++] = B64[v >> 6 & 63];
-        dst[o++] = B64[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)src[i] << 16;
-        dst[o++] = B64[v >> 18 & 63];
-        dst[o++] = B64[v >> 12 & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8;
-        dst[o++] = B64[v >> 18 & 63];
-        dst[o++] = B64[v >> 12 & 63];
-        dst[o++] = B64[v >> 6 & 63];
-    }
-    return o;
-}
-
-/* Returns the decoded length or -1 (bad character, impossible length, non-zero
- * trailing bits). dst has room for n * 3 / 4 bytes. */
-static long b64_decode(const char *src, size_t n, unsigned char *dst)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    if (n % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)src[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            dst[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* leftover bits must be zero: one encoding per byte string */
-        return -1;
-    return (long)o;
-}
 
 /* ---- uuid ---- */
 
@@ -200,7 +133,7 @@ char *td_page_token_encode(const unsigned char page_key[32],
         *st = TD_ENOMEM;
         goto out;
     }
-    tok[b64_encode(buf, n, tok)] = '\0';
+    tok[td_base64url_encode(buf, n, tok)] = '\0';
     *st = TD_OK;
 out:
     return tok;
@@ -221,7 +154,7 @@ td_status td_page_token_decode(const unsigned char page_key[32],
     *why = "malformed";
     if (tlen == 0 || tlen > TD_PAGE_TOKEN_MAX_LEN)
         goto out;
-    n = b64_decode(token, tlen, buf);
+    n = td_base64url_decode(token, tlen, buf);
     if (n < HEADER_LEN + ID_LEN + TD_PAGE_TOKEN_MAC_LEN)
         goto out;
     /* Authenticate first: nothing below reads an unauthenticated byte. */

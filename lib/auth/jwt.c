@@ -10,6 +10,7 @@
  * construction; OpenSSL contexts used by td_jwt_verify are per call (the HMAC template
  * is only duplicated, EVP_PKEY is shared read-only, which OpenSSL 3 allows). */
 #include "auth/jwt.h"
+#include "core/base64url.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,79 +40,6 @@ static void set_err(char *err, size_t cap, const char *msg)
 {
     if (err != NULL && cap > 0)
         snprintf(err, cap, "%s", msg);
-}
-
-/* ---- base64url (RFC 4648 section 5, no padding, canonical) ---- */
-
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes src[0..n) into dst (room for n*3/4 bytes). Rejects padding, foreign
- * characters, impossible lengths and non-zero trailing bits. Returns length or -1. */
-static long b64url_decode(const char *src, size_t n, unsigned char *dst)
-{
-    size_t o = 0, i = 0;
-    unsigned long acc = 0;
-    int bits = 0;
-    if (n % 4 == 1)
-        return -1;
-    for (i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)src[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned long)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            dst[o++] = (unsigned char)(acc >> bits);
-            acc &= (1ul << bits) - 1;
-        }
-    }
-    if (acc != 0) /* leftover bits must be zero: one encoding per byte string */
-        return -1;
-    return (long)o;
-}
-
-static size_t b64url_len(size_t n)
-{
-    return (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
-}
-
-/* Encodes src into dst (room for b64url_len(n) bytes; no NUL). Returns length. */
-static size_t b64url_encode(const unsigned char *src, size_t n, char *dst)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned long v = (unsigned long)src[i] << 16 | (unsigned long)src[i + 1] << 8 | src[i + 2];
-        dst[o++] = tbl[(v >> 18) & 63];
-        dst[o++] = tbl[(v >> 12) & 63];
-        dst[o++] = tbl[(v >> 6) & 63];
-        dst[o++] = tbl[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned long v = (unsigned long)src[i] << 16;
-        dst[o++] = tbl[(v >> 18) & 63];
-        dst[o++] = tbl[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        unsigned long v = (unsigned long)src[i] << 16 | (unsigned long)src[i + 1] << 8;
-        dst[o++] = tbl[(v >> 18) & 63];
-        dst[o++] = tbl[(v >> 12) & 63];
-        dst[o++] = tbl[(v >> 6) & 63];
-    }
-    return o;
 }
 
 /* ---- strict JSON ---- */
@@ -857,11 +785,11 @@ td_status td_jwt_verify(const td_jwt_verifier *v, const char *token, size_t len,
     }
     hdr = buf;
     scratch = buf + len + 2;
-    hlen = b64url_decode(token, (size_t)(dot1 - token), hdr);
+    hlen = td_base64url_decode(token, (size_t)(dot1 - token), hdr);
     pl = hdr + (hlen > 0 ? hlen : 0);
-    plen = hlen >= 0 ? b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), pl) : -1;
+    plen = hlen >= 0 ? td_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), pl) : -1;
     sig = pl + (plen > 0 ? plen : 0);
-    slen = plen >= 0 ? b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig) : -1;
+    slen = plen >= 0 ? td_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig) : -1;
     if (hlen <= 0 || plen <= 0 || slen < 0) {
         why = "malformed token";
         goto out;
@@ -987,12 +915,13 @@ td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char 
         goto out;
     }
     st = TD_ERANGE;
-    need = b64url_len(sizeof header - 1) + 1 + b64url_len(j.n) + 1 + b64url_len(HS256_LEN) + 1;
+    need = TD_BASE64URL_LEN(sizeof header - 1) + 1 + TD_BASE64URL_LEN(j.n) + 1 +
+           TD_BASE64URL_LEN(HS256_LEN) + 1;
     if (cap < need)
         goto out;
-    n = b64url_encode((const unsigned char *)header, sizeof header - 1, out);
+    n = td_base64url_encode((const unsigned char *)header, sizeof header - 1, out);
     out[n++] = '.';
-    n += b64url_encode((const unsigned char *)json, j.n, out + n);
+    n += td_base64url_encode((const unsigned char *)json, j.n, out + n);
     if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, len, (unsigned char *)out, n, mac,
                   sizeof mac, &mac_len) == NULL ||
         mac_len != HS256_LEN) {
@@ -1000,7 +929,7 @@ td_status td_jwt_sign_hs256(const unsigned char *secret, size_t len, const char 
         goto out;
     }
     out[n++] = '.';
-    n += b64url_encode(mac, mac_len, out + n);
+    n += td_base64url_encode(mac, mac_len, out + n);
     out[n] = '\0';
     st = TD_OK;
 out:

@@ -140,7 +140,7 @@ ghz_run() {
   local name=$1 method=$2 c=$3 dur=$4 data=$5
   taskset -c "$LOAD_CPU" "$GHZ" --insecure --protoset "${TD_PROTOSET:-$(dirname "$(dirname "$TD_SERVER_BIN")")/proto/todo.protoset}" \
     --call "$method" -D "$data" --metadata-file "$TMP/md.json" -c "$c" --connections "$CONNS" \
-    -z "${dur}s" -O json -o "$TMP/$name.json" "$ADDR" >/dev/null 2>"$TMP/$name.err" \
+    -z "${dur}s" --duration-stop=wait -O json -o "$TMP/$name.json" "$ADDR" >/dev/null 2>"$TMP/$name.err" \
     || { cat "$TMP/$name.err" >&2; die "ghz failed ($name)"; }
   $PY - "$TMP/$name.json" <<'EOF'
 import json, sys

@@ -23,7 +23,7 @@ START_TEST(round_trip)
     td_status st;
     td_page_cursor c;
     const char *why = "x";
-    const char *keys[] = {"2026-03-01 08:00:00.123456+00", "infinity", "3", "0.0607927",
+    const char *keys[] = {"2026-03-01 08:00:00.123456+00",     "infinity", "3", "0.0607927",
                           "buy groceries 🛒 \"quoted\" 'x'", ""};
     qh("user42", "filters", h);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -51,7 +51,8 @@ START_TEST(uppercase_uuid_is_canonicalised)
     td_page_cursor c;
     const char *why;
     qh("u", "q", h);
-    char *tok = td_page_token_encode(KEY, h, "k", 1, "0B7E6F4C-1D2A-4F3B-9C8D-7E6F5A4B3C2D", a, &st);
+    char *tok =
+        td_page_token_encode(KEY, h, "k", 1, "0B7E6F4C-1D2A-4F3B-9C8D-7E6F5A4B3C2D", a, &st);
     ck_assert_int_eq(td_page_token_decode(KEY, h, tok, a, &c, &why), TD_OK);
     ck_assert_str_eq(c.id, ID);
     td_arena_destroy(a);
@@ -92,12 +93,12 @@ START_TEST(every_bit_flip_is_refused)
     char tok2[512];
     qh("user42", "f", h);
     char *tok = td_page_token_encode(KEY, h, "2026-01-01 00:00:00+00", 22, ID, a, &st);
-    long n = b64_decode(tok, strlen(tok), raw);
+    long n = td_base64url_decode(tok, strlen(tok), raw);
     ck_assert_int_gt(n, 0);
     for (long i = 0; i < n; i++)
         for (int bit = 0; bit < 8; bit++) {
             raw[i] ^= (unsigned char)(1 << bit);
-            tok2[b64_encode(raw, (size_t)n, tok2)] = '\0';
+            tok2[td_base64url_encode(raw, (size_t)n, tok2)] = '\0';
             ck_assert_int_eq(td_page_token_decode(KEY, h, tok2, a, &c, &why), TD_EINVAL);
             raw[i] ^= (unsigned char)(1 << bit);
         }
@@ -115,8 +116,10 @@ START_TEST(garbage_and_truncation)
     char big[TD_PAGE_TOKEN_MAX_LEN + 10];
     qh("user42", "f", h);
     char *tok = td_page_token_encode(KEY, h, "abc", 3, ID, a, &st);
-    const char *bad[] = {"", "x", "!!!!", "AAAA", "AAAA====", "Zm9v", "a b", "\xff\xfe",
-                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    const char *bad[] = {
+        "",     "x",        "!!!!",
+        "AAAA", "AAAA====", "Zm9v",
+        "a b",  "\xff\xfe", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_int_eq(td_page_token_decode(KEY, h, bad[i], a, &c, &why), TD_EINVAL);
     ck_assert_int_eq(td_page_token_decode(KEY, h, NULL, a, &c, &why), TD_EINVAL);
@@ -140,9 +143,9 @@ END_TEST
 START_TEST(non_canonical_base64)
 {
     unsigned char out[8];
-    ck_assert_int_eq(b64_decode("QQ", 2, out), 1);  /* "A" */
-    ck_assert_int_eq(b64_decode("QR", 2, out), -1); /* same byte, non-zero trailing bits */
-    ck_assert_int_eq(b64_decode("Q", 1, out), -1);
+    ck_assert_int_eq(td_base64url_decode("QQ", 2, out), 1);  /* "A" */
+    ck_assert_int_eq(td_base64url_decode("QR", 2, out), -1); /* same byte, non-zero trailing bits */
+    ck_assert_int_eq(td_base64url_decode("Q", 1, out), -1);
 }
 END_TEST
 
@@ -168,9 +171,13 @@ START_TEST(uuid_parse)
     ck_assert_int_eq(td_page_uuid_parse(ID, b), 0);
     td_page_uuid_format(b, s);
     ck_assert_str_eq(s, ID);
-    const char *bad[] = {"", "0b7e6f4c1d2a4f3b9c8d7e6f5a4b3c2d", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2",
-                         "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2dd", "0b7e6f4c-1d2a-4f3b-9c8d_7e6f5a4b3c2d",
-                         "gb7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", "' OR 1=1 --"};
+    const char *bad[] = {"",
+                         "0b7e6f4c1d2a4f3b9c8d7e6f5a4b3c2d",
+                         "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2",
+                         "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2dd",
+                         "0b7e6f4c-1d2a-4f3b-9c8d_7e6f5a4b3c2d",
+                         "gb7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d",
+                         "' OR 1=1 --"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_int_eq(td_page_uuid_parse(bad[i], b), -1);
     ck_assert_int_eq(td_page_uuid_parse(NULL, b), -1);

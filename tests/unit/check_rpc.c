@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/base64url.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -141,6 +142,23 @@ START_TEST(message_rejects_unknown_enum)
 }
 END_TEST
 
+START_TEST(base64url_strict)
+{
+    char enc[16];
+    unsigned char dec[16];
+    const unsigned char raw[] = {0xfb, 0xff, 0x01, 0x00};
+    size_t n = td_base64url_encode(raw, 4, enc);
+    ck_assert_uint_eq(n, TD_BASE64URL_LEN(4));
+    ck_assert_int_eq(memcmp(enc, "-_8BAA", 6), 0);
+    ck_assert_int_eq(td_base64url_decode(enc, n, dec), 4);
+    ck_assert_int_eq(memcmp(dec, raw, 4), 0);
+    ck_assert_int_eq(td_base64url_decode("-_8BAA==", 8, dec), -1); /* padding */
+    ck_assert_int_eq(td_base64url_decode("-_8BAB", 6, dec), -1);   /* non-zero tail bits */
+    ck_assert_int_eq(td_base64url_decode("+/8BAA", 6, dec), -1);   /* base64, not url */
+    ck_assert_int_eq(td_base64url_decode("A", 1, dec), -1);        /* impossible length */
+}
+END_TEST
+
 START_TEST(arena_alloc_cleanup)
 {
     td_arena *a = td_arena_new(64);
@@ -167,6 +185,7 @@ int main(void)
     tcase_add_test(tc, utf8_validation);
     tcase_add_test(tc, wire_rejects_nul_and_bad_utf8_with_field_path);
     tcase_add_test(tc, message_rejects_unknown_enum);
+    tcase_add_test(tc, base64url_strict);
     tcase_add_test(tc, arena_alloc_cleanup);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
