@@ -134,8 +134,11 @@ static int serve(server_app *app)
     /* Cores we may run on (taskset, cgroups' cpusets), not cores the machine has. */
     cpu_set_t cpus;
     int ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-    /* Handlers block on PostgreSQL, so more threads than cores; one connection each. */
-    int threads = app->cfg.grpc_threads > 0 ? app->cfg.grpc_threads : (ncpu > 1 ? 4 * ncpu : 4);
+    /* Handlers block on PostgreSQL, so more threads than cores, one connection each; at
+     * least 16 so that a one-core replica still keeps enough transactions in flight for
+     * group commit (4 threads capped CreateTask at 4 concurrent transactions). */
+    int threads =
+        app->cfg.grpc_threads > 0 ? app->cfg.grpc_threads : (4 * ncpu > 16 ? 4 * ncpu : 16);
     if (td_config_require_jwt(&app->cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "todo-server: %s\n", err);
         return 2;

@@ -28,7 +28,7 @@ typedef struct td_config {
     char *tls_cert_file;       /* TODO_TLS_CERT_FILE (with KEY: TLS on) */
     char *tls_key_file;        /* TODO_TLS_KEY_FILE */
     char *tls_client_ca_file;  /* TODO_TLS_CLIENT_CA_FILE (mutual TLS) */
-    int grpc_threads;          /* TODO_GRPC_THREADS, default 0 = auto (0..256) */
+    int grpc_threads;          /* TODO_GRPC_THREADS, default 0 = max(16, 4 x usable cores) */
     long max_message_bytes;    /* TODO_MAX_MESSAGE_BYTES, default 4194304 (1 KiB..64 MiB) */
     int rate_limit_rps;        /* TODO_RATE_LIMIT_RPS per user, default 1000; 0 = off */
     int shutdown_grace_ms;     /* TODO_SHUTDOWN_GRACE_MS, default 10000 */

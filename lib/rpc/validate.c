@@ -23,14 +23,17 @@ static void path_of(char *out, size_t cap, const char *prefix, const char *name,
         snprintf(out, cap, "%s%s%s[%ld]", prefix, *prefix ? "." : "", name, idx);
 }
 
-static td_status check_value(const ProtobufCFieldDescriptor *f, const void *p, const char *path,
-                             char *field, size_t fcap, char *why, size_t wcap)
+/* The field's path ("task.tags[2]") is formatted only when it is needed: on an error or to
+ * descend into a message. Formatting every field's path cost ~10% of a CreateTask. */
+static td_status check_value(const ProtobufCFieldDescriptor *f, const void *p, const char *prefix,
+                             long idx, char *field, size_t fcap, char *why, size_t wcap)
 {
+    char path[256];
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)p;
         if (s != NULL && !td_utf8_valid(s, strlen(s))) {
-            snprintf(field, fcap, "%s", path);
+            path_of(field, fcap, prefix, f->name, idx);
             snprintf(why, wcap, "invalid UTF-8");
             return TD_EINVAL;
         }
@@ -39,7 +42,7 @@ static td_status check_value(const ProtobufCFieldDescriptor *f, const void *p, c
     case PROTOBUF_C_TYPE_ENUM: {
         int v = *(const int *)p;
         if (!enum_known(f->descriptor, v)) {
-            snprintf(field, fcap, "%s", path);
+            path_of(field, fcap, prefix, f->name, idx);
             snprintf(why, wcap, "unknown enum value %d for %s", v,
                      ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
             return TD_EINVAL;
@@ -48,7 +51,10 @@ static td_status check_value(const ProtobufCFieldDescriptor *f, const void *p, c
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *m = *(ProtobufCMessage *const *)p;
-        return m ? walk(m, path, field, fcap, why, wcap) : TD_OK;
+        if (m == NULL)
+            return TD_OK;
+        path_of(path, sizeof(path), prefix, f->name, idx);
+        return walk(m, path, field, fcap, why, wcap);
     }
     default:
         return TD_OK;
@@ -78,7 +84,6 @@ static td_status walk(const ProtobufCMessage *msg, const char *prefix, char *fie
         if (esz == 0)
             continue;
         const char *base = (const char *)msg;
-        char path[256];
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
             if (which != f->id)
@@ -88,14 +93,13 @@ static td_status walk(const ProtobufCMessage *msg, const char *prefix, char *fie
             size_t n = *(const size_t *)(base + f->quantifier_offset);
             const char *arr = *(const char *const *)(base + f->offset);
             for (size_t k = 0; k < n; k++) {
-                path_of(path, sizeof(path), prefix, f->name, (long)k);
-                td_status st = check_value(f, arr + k * esz, path, field, fcap, why, wcap);
+                td_status st =
+                    check_value(f, arr + k * esz, prefix, (long)k, field, fcap, why, wcap);
                 if (st != TD_OK)
                     return st;
             }
         } else {
-            path_of(path, sizeof(path), prefix, f->name, -1);
-            td_status st = check_value(f, base + f->offset, path, field, fcap, why, wcap);
+            td_status st = check_value(f, base + f->offset, prefix, -1, field, fcap, why, wcap);
             if (st != TD_OK)
                 return st;
         }
@@ -164,20 +168,20 @@ static td_status wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p
             d ? protobuf_c_message_descriptor_get_field(d, (unsigned)num) : NULL;
         if (f == NULL)
             continue;
-        char path[256];
         long idx = -1;
         size_t fi = (size_t)(f - d->fields);
         if (f->label == PROTOBUF_C_LABEL_REPEATED && fi < MAX_FIELDS)
             idx = (long)seen[fi]++;
-        path_of(path, sizeof(path), prefix, f->name, idx);
         if (f->type == PROTOBUF_C_TYPE_STRING) {
-            if (memchr(v, 0, n) != NULL || !td_utf8_valid((const char *)v, n)) {
-                snprintf(field, fcap, "%s", path);
-                snprintf(why, wcap, "%s",
-                         memchr(v, 0, n) ? "NUL byte not allowed" : "invalid UTF-8");
+            bool nul = memchr(v, 0, n) != NULL;
+            if (nul || !td_utf8_valid((const char *)v, n)) {
+                path_of(field, fcap, prefix, f->name, idx);
+                snprintf(why, wcap, "%s", nul ? "NUL byte not allowed" : "invalid UTF-8");
                 return TD_EINVAL;
             }
         } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            char path[256];
+            path_of(path, sizeof(path), prefix, f->name, idx);
             td_status st =
                 wire_walk(f->descriptor, v, v + n, path, depth + 1, field, fcap, why, wcap);
             if (st != TD_OK)
