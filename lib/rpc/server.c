@@ -1,21 +1,18 @@
 /* server.c - gRPC server runtime on grpc C-core. See server.h for the contract.
  *
- * Layout: ncq completion queues, each polled by threads/ncq worker threads. For every
- * (method, cq) pair a few "request slots" are posted with grpc_server_request_*; when a
- * slot fires it becomes a live call and a fresh slot is posted, so the server never runs
- * out of accept capacity. A call's events all come back on its cq but may be handled by
- * any thread of that cq, hence the per-call mutex.
- *
- * Ownership of a td_rpc_call: created for a slot (server->live_calls++), holds the arena,
- * the grpc_call, metadata arrays and its send queue. It is freed by call_release() once
- *   pending == 0 (no batch in flight) && refs == 0 (runtime + td_rpc_call_ref holders).
- * The runtime's own reference is dropped when the call is complete: status sent (or the
- * send failed) AND the close-on-server event arrived. on_done() runs exactly once, outside
- * the call mutex, when a stream ends.
+ * Owns the grpc_server, the completion queues and the worker threads; call.c owns each
+ * call's lifetime and batches. Layout: ncq completion queues (one per usable core), each
+ * polled by threads/ncq worker threads. For every (method, cq) pair a few "request slots"
+ * are posted with grpc_server_request_*; when a slot fires it becomes a live call and a
+ * fresh slot is posted, so the server never runs out of accept capacity. A call's events
+ * all come back on its cq but may be handled by any thread of that cq, hence the per-call
+ * mutex. Here: admission (deadline, JWT, rate limit, decoding), dispatch to the handler
+ * kinds, event handling, start-up and graceful shutdown.
  *
  * Tags: each call embeds one tag per kind of batch (request, close, send, recv); at most
  * one batch of each kind is outstanding, which the C-core also requires. */
 #include "rpc/server.h"
+#include "rpc/server_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -41,109 +38,12 @@
 #include "rpc/validate.h"
 
 #define SLOTS_PER_METHOD 2
-#define MAX_VIOLATIONS   32
-
-typedef enum tag_kind { TAG_REQUEST, TAG_CLOSE, TAG_SEND, TAG_RECV, TAG_SHUTDOWN } tag_kind;
-
-typedef struct op_tag {
-    tag_kind kind;
-    td_rpc_call *call;
-} op_tag;
-
-typedef struct method_entry {
-    const td_rpc_method *m; /* NULL for the unregistered (unknown method) slot */
-    void *reg;              /* grpc_server_register_method handle */
-} method_entry;
-
-typedef struct send_item {
-    struct send_item *next;
-    grpc_byte_buffer *bb;
-} send_item;
-
-struct td_rpc_call {
-    td_rpc_server *server;
-    method_entry *entry;
-    int cq_index;
-    td_arena *arena;
-    grpc_call *call;
-    gpr_timespec deadline;
-    grpc_metadata_array md;
-    grpc_call_details details; /* unregistered slot only */
-    grpc_byte_buffer *payload; /* registered unary/stream request */
-    grpc_byte_buffer *recv_bb; /* bidi receive */
-    int close_cancelled;
-    op_tag t_request, t_close, t_send, t_recv;
-    struct timespec started;
-
-    pthread_mutex_t mu;
-    int pending;      /* batches in flight */
-    int refs;         /* runtime + external */
-    bool runtime_ref; /* the runtime still holds its reference */
-    bool initial_md_sent;
-    bool sending;       /* a SEND batch is in flight */
-    bool status_queued; /* finish requested */
-    bool status_sent;   /* SEND_STATUS batch started (or failed) */
-    bool closed;        /* close-on-server arrived */
-    bool done_called;
-    bool reported;         /* metrics/log emitted */
-    bool in_handler;       /* stream handler running: on_done waits until it returns */
-    bool shutdown_visited; /* finish_streams() saw it; guarded by server->mu */
-    atomic_bool cancelled;
-    send_item *q_head, *q_tail;
-    size_t q_len;
-    td_status final_status;
-    char *final_message;
-    td_rpc_done_fn on_done;
-    void *on_done_ud;
-    struct td_rpc_call *stream_prev, *stream_next; /* server->streams list */
-    bool in_stream_list;
-
-    /* handler-visible state */
-    char user[129];
-    char cid[40];
-    char *err_msg;
-    td_status err_status;
-    td_rpc_violation violations[MAX_VIOLATIONS];
-    size_t nviolations;
-};
-
-struct td_rpc_server {
-    td_rpc_server_opts opts;
-    char *addr;
-    grpc_server *server;
-    int ncq;
-    grpc_completion_queue **cqs;
-    int nthreads;
-    pthread_t *threads;
-    bool threads_started;
-    method_entry *entries;
-    size_t nentries, cap_entries;
-    method_entry unknown_entry;
-    atomic_long active;
-    atomic_long live_calls;
-    atomic_bool shutting_down;
-    bool started, stopped;
-    op_tag t_shutdown;
-
-    pthread_mutex_t mu; /* streams list, shutdown flags */
-    pthread_cond_t cv;
-    bool shutdown_done;
-    td_rpc_call *streams;
-};
-
-/* ---------- small helpers ---------- */
 
 static double elapsed_s(const struct timespec *t0)
 {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static bool slice_eq(grpc_slice s, const char *str)
-{
-    size_t n = strlen(str);
-    return GRPC_SLICE_LENGTH(s) == n && memcmp(GRPC_SLICE_START_PTR(s), str, n) == 0;
 }
 
 /* Correlation ids need uniqueness, not secrecy: a per-thread xorshift generator seeded
@@ -178,393 +78,11 @@ static void random_hex(char *out, size_t nbytes)
 
 /* ---------- call allocation and release ---------- */
 
-static td_rpc_call *call_new(td_rpc_server *s, method_entry *e, int cq_index)
-{
-    td_rpc_call *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
-    c->server = s;
-    c->entry = e;
-    c->cq_index = cq_index;
-    grpc_metadata_array_init(&c->md);
-    grpc_call_details_init(&c->details);
-    pthread_mutex_init(&c->mu, NULL);
-    c->t_request = (op_tag){TAG_REQUEST, c};
-    c->t_close = (op_tag){TAG_CLOSE, c};
-    c->t_send = (op_tag){TAG_SEND, c};
-    c->t_recv = (op_tag){TAG_RECV, c};
-    c->refs = 1;
-    c->runtime_ref = true;
-    atomic_fetch_add(&s->live_calls, 1);
-    return c;
-}
-
-static void call_free(td_rpc_call *c)
-{
-    td_rpc_server *s = c->server;
-    send_item *it = c->q_head;
-    while (it != NULL) {
-        send_item *next = it->next;
-        grpc_byte_buffer_destroy(it->bb);
-        free(it);
-        it = next;
-    }
-    if (c->payload)
-        grpc_byte_buffer_destroy(c->payload);
-    if (c->recv_bb)
-        grpc_byte_buffer_destroy(c->recv_bb);
-    grpc_metadata_array_destroy(&c->md);
-    grpc_call_details_destroy(&c->details);
-    if (c->call)
-        grpc_call_unref(c->call);
-    td_arena_destroy(c->arena);
-    free(c->final_message);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
-    if (atomic_fetch_sub(&s->live_calls, 1) == 1) {
-        pthread_mutex_lock(&s->mu);
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-    }
-}
-
-/* Caller holds c->mu; returns true when the caller must call_free(c) after unlocking. */
-static bool call_should_free_locked(td_rpc_call *c)
-{
-    return c->pending == 0 && c->refs == 0;
-}
-
-static void stream_unlink(td_rpc_call *c)
-{
-    td_rpc_server *s = c->server;
-    pthread_mutex_lock(&s->mu);
-    if (c->in_stream_list) {
-        if (c->stream_prev)
-            c->stream_prev->stream_next = c->stream_next;
-        else
-            s->streams = c->stream_next;
-        if (c->stream_next)
-            c->stream_next->stream_prev = c->stream_prev;
-        c->in_stream_list = false;
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Runs after any state change, with c->mu held on entry; releases it. Fires on_done and
- * drops the runtime reference when the call is complete, frees when nothing refers to it. */
-static void call_settle_unlock(td_rpc_call *c)
-{
-    bool fire_done = false, complete = false;
-    bool ended = c->status_sent && !c->sending ? true : false;
-    if (atomic_load(&c->cancelled) && !c->done_called)
-        ended = true;
-    if (ended && !c->done_called && c->entry->m != NULL && !c->in_handler) {
-        c->done_called = true;
-        fire_done = true;
-    }
-    if (c->runtime_ref && c->closed && c->pending == 0 && (c->status_sent || c->done_called)) {
-        c->runtime_ref = false;
-        c->refs--;
-        complete = true;
-    }
-    td_rpc_done_fn fn = fire_done ? c->on_done : NULL;
-    void *ud = c->on_done_ud;
-    c->refs++; /* keeps c alive through the callbacks below (on_done may drop the last ref) */
-    pthread_mutex_unlock(&c->mu);
-
-    if (fn != NULL)
-        fn(c, ud);
-    if (fire_done || complete)
-        stream_unlink(c);
-    if (complete)
-        atomic_fetch_sub(&c->server->active, 1);
-    td_rpc_call_unref(c);
-}
-
-void td_rpc_call_ref(td_rpc_call *c)
-{
-    pthread_mutex_lock(&c->mu);
-    c->refs++;
-    pthread_mutex_unlock(&c->mu);
-}
-
-void td_rpc_call_unref(td_rpc_call *c)
-{
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&c->mu);
-    c->refs--;
-    bool free_now = call_should_free_locked(c);
-    pthread_mutex_unlock(&c->mu);
-    if (free_now)
-        call_free(c);
-}
-
-void td_rpc_call_on_done(td_rpc_call *c, td_rpc_done_fn fn, void *ud)
-{
-    pthread_mutex_lock(&c->mu);
-    c->on_done = fn;
-    c->on_done_ud = ud;
-    pthread_mutex_unlock(&c->mu);
-}
-
-/* ---------- batches ---------- */
-
-/* Starts a batch with c->mu held; counts it as pending only if the core accepted it. */
-static bool start_batch_locked(td_rpc_call *c, const grpc_op *ops, size_t n, op_tag *tag)
-{
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
-    if (e != GRPC_CALL_OK) {
-        td_log_error("rpc", "grpc_call_start_batch failed (%d) on %s", (int)e,
-                     c->entry->m ? c->entry->m->path : "unknown");
-        return false;
-    }
-    c->pending++;
-    return true;
-}
-
-static void fill_initial_md(td_rpc_call *c, grpc_op *op)
-{
-    memset(op, 0, sizeof(*op));
-    op->op = GRPC_OP_SEND_INITIAL_METADATA;
-    op->data.send_initial_metadata.maybe_compression_level.is_set = 1;
-    op->data.send_initial_metadata.maybe_compression_level.level = GRPC_COMPRESS_LEVEL_LOW;
-    c->initial_md_sent = true;
-}
-
-/* Builds the status op. *details and *md_value are slices the caller unrefs after the
- * batch has started; *md is the one trailing metadata entry (status details). */
-static size_t fill_status(td_rpc_call *c, grpc_op *op, td_status st, const char *msg,
-                          grpc_slice *details, grpc_metadata *md, bool *has_md)
-{
-    grpc_status_code code = td_status_to_grpc(st);
-    memset(op, 0, sizeof(*op));
-    op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    op->data.send_status_from_server.status = code;
-    *has_md = false;
-    if (code == GRPC_STATUS_OK) {
-        op->data.send_status_from_server.status_details = NULL;
-        return 1;
-    }
-    if (msg == NULL || *msg == '\0')
-        msg = td_strerror(st);
-    *details = grpc_slice_from_copied_string(msg);
-    op->data.send_status_from_server.status_details = details;
-    size_t len = 0;
-    unsigned char *bin = td_rpc_status_details_pack(code, msg, c->violations, c->nviolations, &len);
-    if (bin != NULL) {
-        md->key = grpc_slice_from_static_string("grpc-status-details-bin");
-        md->value = grpc_slice_from_copied_buffer((const char *)bin, len);
-        free(bin);
-        op->data.send_status_from_server.trailing_metadata_count = 1;
-        op->data.send_status_from_server.trailing_metadata = md;
-        *has_md = true;
-    }
-    return 1;
-}
-
-static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    grpc_slice sl = grpc_slice_malloc(len);
-    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(sl));
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
-    grpc_slice_unref(sl);
-    return bb;
-}
-
-/* Sends [initial md] + [message] + status in one batch (unary, errors, unknown methods). */
-static void send_final_locked(td_rpc_call *c, grpc_byte_buffer *msg_bb, td_status st,
-                              const char *msg)
-{
-    grpc_op ops[3];
-    size_t n = 0;
-    grpc_slice details = grpc_empty_slice();
-    grpc_metadata md;
-    bool has_md = false;
-    if (!c->initial_md_sent)
-        fill_initial_md(c, &ops[n++]);
-    if (msg_bb != NULL) {
-        memset(&ops[n], 0, sizeof(ops[n]));
-        ops[n].op = GRPC_OP_SEND_MESSAGE;
-        ops[n].data.send_message.send_message = msg_bb;
-        n++;
-    }
-    n += fill_status(c, &ops[n], st, msg, &details, &md, &has_md);
-    c->status_sent = true;
-    c->sending = start_batch_locked(c, ops, n, &c->t_send);
-    grpc_slice_unref(details);
-    if (has_md)
-        grpc_slice_unref(md.value);
-    if (msg_bb != NULL)
-        grpc_byte_buffer_destroy(msg_bb);
-}
-
-/* Streams: starts the next queued message, or the queued status, if nothing is in flight. */
-static void stream_pump_locked(td_rpc_call *c)
-{
-    if (c->sending || c->status_sent)
-        return;
-    if (atomic_load(&c->cancelled))
-        return;
-    if (c->q_head != NULL) {
-        send_item *it = c->q_head;
-        c->q_head = it->next;
-        if (c->q_head == NULL)
-            c->q_tail = NULL;
-        c->q_len--;
-        grpc_op ops[2];
-        size_t n = 0;
-        if (!c->initial_md_sent)
-            fill_initial_md(c, &ops[n++]);
-        memset(&ops[n], 0, sizeof(ops[n]));
-        ops[n].op = GRPC_OP_SEND_MESSAGE;
-        ops[n].data.send_message.send_message = it->bb;
-        n++;
-        c->sending = start_batch_locked(c, ops, n, &c->t_send);
-        grpc_byte_buffer_destroy(it->bb);
-        free(it);
-        if (!c->sending)
-            atomic_store(&c->cancelled, true);
-        return;
-    }
-    if (c->status_queued)
-        send_final_locked(c, NULL, c->final_status, c->final_message);
-}
-
-/* ---------- handler-side API ---------- */
-
-td_arena *td_rpc_call_arena(td_rpc_call *c)
-{
-    return c->arena;
-}
-
-const td_rpc_method *td_rpc_call_method(const td_rpc_call *c)
-{
-    return c->entry->m;
-}
-
-const char *td_rpc_call_user(const td_rpc_call *c)
-{
-    return c->user;
-}
-
-const char *td_rpc_call_cid(const td_rpc_call *c)
-{
-    return c->cid;
-}
-
-const char *td_rpc_call_metadata(td_rpc_call *c, const char *key)
-{
-    for (size_t i = 0; i < c->md.count; i++) {
-        if (slice_eq(c->md.metadata[i].key, key)) {
-            grpc_slice v = c->md.metadata[i].value;
-            return td_arena_strndup(c->arena, (const char *)GRPC_SLICE_START_PTR(v),
-                                    GRPC_SLICE_LENGTH(v));
-        }
-    }
-    return NULL;
-}
-
-int64_t td_rpc_call_deadline_left_ms(const td_rpc_call *c)
-{
-    gpr_timespec dl = gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC);
-    if (gpr_time_cmp(dl, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0)
-        return INT64_MAX;
-    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
-    gpr_timespec left = gpr_time_sub(dl, now);
-    return (int64_t)left.tv_sec * 1000 + left.tv_nsec / 1000000;
-}
-
-bool td_rpc_call_is_cancelled(const td_rpc_call *c)
-{
-    return atomic_load(&c->cancelled) || atomic_load(&c->server->shutting_down) ||
-           td_rpc_call_deadline_left_ms(c) <= 0;
-}
-
-td_status td_rpc_call_fail(td_rpc_call *c, td_status st, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    c->err_status = st;
-    c->err_msg = td_arena_strdup(c->arena, buf);
-    return st;
-}
-
-void td_rpc_call_add_violation(td_rpc_call *c, const char *field, const char *description)
-{
-    if (c->nviolations >= MAX_VIOLATIONS)
-        return;
-    c->violations[c->nviolations].field = td_arena_strdup(c->arena, field);
-    c->violations[c->nviolations].description = td_arena_strdup(c->arena, description);
-    c->nviolations++;
-}
-
-td_status td_rpc_stream_send(td_rpc_call *c, const ProtobufCMessage *msg)
-{
-    td_status st = TD_OK;
-    grpc_byte_buffer *bb = pack_message(msg);
-    send_item *it = malloc(sizeof(*it));
-    pthread_mutex_lock(&c->mu);
-    if (atomic_load(&c->cancelled) || c->status_queued || c->status_sent) {
-        st = TD_ECANCELLED;
-        goto out;
-    }
-    if (it == NULL) {
-        st = TD_ENOMEM;
-        goto out;
-    }
-    if (c->q_len >= c->server->opts.max_stream_queue) {
-        /* A client that does not read cannot make us hold unbounded memory. */
-        c->status_queued = true;
-        c->final_status = TD_ELIMIT;
-        free(c->final_message);
-        c->final_message = strdup("stream consumer too slow: send queue full");
-        st = TD_ELIMIT;
-        stream_pump_locked(c);
-        goto out;
-    }
-    it->next = NULL;
-    it->bb = bb;
-    if (c->q_tail)
-        c->q_tail->next = it;
-    else
-        c->q_head = it;
-    c->q_tail = it;
-    c->q_len++;
-    bb = NULL;
-    it = NULL;
-    stream_pump_locked(c);
-out:
-    if (bb)
-        grpc_byte_buffer_destroy(bb);
-    free(it);
-    call_settle_unlock(c);
-    return st;
-}
-
-void td_rpc_stream_finish(td_rpc_call *c, td_status st, const char *message)
-{
-    pthread_mutex_lock(&c->mu);
-    if (!c->status_queued && !c->status_sent) {
-        c->status_queued = true;
-        c->final_status = st;
-        c->final_message = message ? strdup(message) : NULL;
-        stream_pump_locked(c);
-    }
-    call_settle_unlock(c);
-}
-
-/* ---------- request slots ---------- */
-
 static void post_slot(td_rpc_server *s, method_entry *e, int cq_index)
 {
     if (atomic_load(&s->shutting_down))
         return;
-    td_rpc_call *c = call_new(s, e, cq_index);
+    td_rpc_call *c = td__call_new(s, e, cq_index);
     if (c == NULL) {
         td_log_error("rpc", "out of memory posting a request slot");
         return;
@@ -583,7 +101,7 @@ static void post_slot(td_rpc_server *s, method_entry *e, int cq_index)
     if (err != GRPC_CALL_OK) {
         td_log_error("rpc", "request_call failed (%d)", (int)err);
         c->refs = 0;
-        call_free(c);
+        td__call_free(c);
     }
 }
 
@@ -592,7 +110,7 @@ static void post_slot(td_rpc_server *s, method_entry *e, int cq_index)
 static const char *bearer_token(td_rpc_call *c, size_t *len)
 {
     for (size_t i = 0; i < c->md.count; i++) {
-        if (!slice_eq(c->md.metadata[i].key, "authorization"))
+        if (!td__slice_eq(c->md.metadata[i].key, "authorization"))
             continue;
         const char *v = (const char *)GRPC_SLICE_START_PTR(c->md.metadata[i].value);
         size_t n = GRPC_SLICE_LENGTH(c->md.metadata[i].value);
@@ -613,7 +131,7 @@ static const char *bearer_token(td_rpc_call *c, size_t *len)
 static void set_cid(td_rpc_call *c)
 {
     for (size_t i = 0; i < c->md.count; i++) {
-        if (!slice_eq(c->md.metadata[i].key, "x-request-id"))
+        if (!td__slice_eq(c->md.metadata[i].key, "x-request-id"))
             continue;
         grpc_slice v = c->md.metadata[i].value;
         size_t n = GRPC_SLICE_LENGTH(v);
@@ -709,7 +227,7 @@ static void finish_with_error_locked(td_rpc_call *c, td_status st)
     if (c->err_status == TD_OK) {
         c->err_status = st;
     }
-    send_final_locked(c, NULL, c->err_status, c->err_msg);
+    td__send_final_locked(c, NULL, c->err_status, c->err_msg);
 }
 
 static void run_unary(td_rpc_call *c)
@@ -742,17 +260,17 @@ static void run_unary(td_rpc_call *c)
                                   len, c->server->opts.max_message_bytes);
             goto out;
         }
-        out_bb = pack_message(resp);
+        out_bb = td__pack_message(resp);
     } else if (c->err_msg == NULL) {
         td_rpc_call_fail(c, st, "%s", td_strerror(st));
     }
 out:
     pthread_mutex_lock(&c->mu);
     if (st == TD_OK)
-        send_final_locked(c, out_bb, TD_OK, NULL);
+        td__send_final_locked(c, out_bb, TD_OK, NULL);
     else
         finish_with_error_locked(c, st);
-    call_settle_unlock(c);
+    td__call_settle_unlock(c);
 }
 
 static void run_stream(td_rpc_call *c)
@@ -788,7 +306,7 @@ static void run_stream(td_rpc_call *c)
         td_rpc_call_fail(c, st, "%s", td_strerror(st));
     pthread_mutex_lock(&c->mu);
     c->in_handler = false;
-    call_settle_unlock(c); /* fires on_done now if the client left meanwhile */
+    td__call_settle_unlock(c); /* fires on_done now if the client left meanwhile */
 out:
     if (st != TD_OK) {
         pthread_mutex_lock(&c->mu);
@@ -796,9 +314,9 @@ out:
             c->status_queued = true;
             c->final_status = c->err_status != TD_OK ? c->err_status : st;
             c->final_message = c->err_msg ? strdup(c->err_msg) : NULL;
-            stream_pump_locked(c);
+            td__stream_pump_locked(c);
         }
-        call_settle_unlock(c);
+        td__call_settle_unlock(c);
     }
 }
 
@@ -808,12 +326,12 @@ static void bidi_recv_locked(td_rpc_call *c)
     grpc_op ops[2];
     size_t n = 0;
     if (!c->initial_md_sent)
-        fill_initial_md(c, &ops[n++]);
+        td__fill_initial_md(c, &ops[n++]);
     memset(&ops[n], 0, sizeof(ops[n]));
     ops[n].op = GRPC_OP_RECV_MESSAGE;
     ops[n].data.recv_message.recv_message = &c->recv_bb;
     n++;
-    if (!start_batch_locked(c, ops, n, &c->t_recv))
+    if (!td__start_batch_locked(c, ops, n, &c->t_recv))
         atomic_store(&c->cancelled, true);
 }
 
@@ -827,7 +345,7 @@ static void run_bidi_start(td_rpc_call *c)
         bidi_recv_locked(c);
     else
         finish_with_error_locked(c, st);
-    call_settle_unlock(c);
+    td__call_settle_unlock(c);
 }
 
 static void run_bidi_message(td_rpc_call *c, bool ok)
@@ -844,7 +362,7 @@ static void run_bidi_message(td_rpc_call *c, bool ok)
     }
     if (bb == NULL) { /* client half-closed */
         pthread_mutex_lock(&c->mu);
-        send_final_locked(c, NULL, TD_OK, NULL);
+        td__send_final_locked(c, NULL, TD_OK, NULL);
         goto out;
     }
     ProtobufCMessage *req = unpack_request(c, bb);
@@ -856,7 +374,7 @@ static void run_bidi_message(td_rpc_call *c, bool ok)
     else
         st = m->bidi(c, req, resp, m->svc);
     if (st == TD_OK)
-        out_bb = pack_message(resp);
+        out_bb = td__pack_message(resp);
     pthread_mutex_lock(&c->mu);
     if (st != TD_OK) {
         finish_with_error_locked(c, st);
@@ -866,14 +384,14 @@ static void run_bidi_message(td_rpc_call *c, bool ok)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = out_bb;
-    c->sending = start_batch_locked(c, &op, 1, &c->t_send);
+    c->sending = td__start_batch_locked(c, &op, 1, &c->t_send);
     grpc_byte_buffer_destroy(out_bb);
     if (!c->sending)
         atomic_store(&c->cancelled, true);
 out:
     if (bb)
         grpc_byte_buffer_destroy(bb);
-    call_settle_unlock(c);
+    td__call_settle_unlock(c);
 }
 
 static void on_request(td_rpc_call *c)
@@ -890,7 +408,7 @@ static void on_request(td_rpc_call *c)
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->close_cancelled;
     pthread_mutex_lock(&c->mu);
-    bool close_ok = start_batch_locked(c, &op, 1, &c->t_close);
+    bool close_ok = td__start_batch_locked(c, &op, 1, &c->t_close);
     if (!close_ok)
         c->closed = true;
     if (c->arena == NULL || c->entry->m == NULL || !close_ok) {
@@ -906,7 +424,7 @@ static void on_request(td_rpc_call *c)
             c->err_msg = c->arena ? td_arena_printf(c->arena, "unknown method %s", path) : NULL;
         }
         finish_with_error_locked(c, c->arena ? TD_EUNIMPL : TD_ENOMEM);
-        call_settle_unlock(c);
+        td__call_settle_unlock(c);
         return;
     }
     pthread_mutex_unlock(&c->mu);
@@ -950,7 +468,7 @@ static void call_handle_event(td_rpc_call *c, tag_kind kind, bool ok)
     switch (kind) {
     case TAG_REQUEST:
         if (!ok) { /* server shutting down: the slot never became a call */
-            call_free(c);
+            td__call_free(c);
             return;
         }
         td_rpc_call_ref(c); /* the handler's reference: a cancel cannot free it under us */
@@ -965,7 +483,7 @@ static void call_handle_event(td_rpc_call *c, tag_kind kind, bool ok)
             atomic_store(&c->cancelled, true);
         if (atomic_load(&c->cancelled) || (c->status_sent && !c->sending))
             report_call(c);
-        call_settle_unlock(c);
+        td__call_settle_unlock(c);
         return;
     case TAG_SEND:
         pthread_mutex_lock(&c->mu);
@@ -974,12 +492,12 @@ static void call_handle_event(td_rpc_call *c, tag_kind kind, bool ok)
         if (!ok)
             atomic_store(&c->cancelled, true);
         if (c->entry->m != NULL && c->entry->m->kind == TD_RPC_SERVER_STREAM)
-            stream_pump_locked(c);
+            td__stream_pump_locked(c);
         else if (c->entry->m != NULL && c->entry->m->kind == TD_RPC_BIDI && !c->status_sent && ok)
             bidi_recv_locked(c);
         if (c->status_sent && !c->sending && c->closed)
             report_call(c);
-        call_settle_unlock(c);
+        td__call_settle_unlock(c);
         return;
     case TAG_RECV:
         pthread_mutex_lock(&c->mu);
