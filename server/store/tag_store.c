@@ -273,6 +273,30 @@ out:
     return st;
 }
 
+/* Opens an update or delete of one tag: BEGIN, bump the user's revision first (its row
+ * lock orders this user's writers), lock the tag row, check the etag. On return *in_tx says
+ * whether the caller must end the transaction with tx_end(). */
+static td_status tx_begin_on_tag(td_tag_ctx *ctx, const char *id, int64_t etag_rev, int64_t *rev,
+                                 Todo__V1__Tag *before, char **lower, bool *in_tx)
+{
+    td_status st = td_pg_begin(ctx->conn, ctx->err, sizeof(ctx->err));
+    if (st != TD_OK)
+        goto out;
+    *in_tx = true;
+    st = td_change_bump_revision(ctx->conn, ctx->user, rev, ctx->err, sizeof(ctx->err));
+    if (st != TD_OK)
+        goto out;
+    st = lock_tag(ctx, id, before, lower);
+    if (st != TD_OK)
+        goto out;
+    if (etag_rev >= 0 && etag_rev != before->revision) {
+        snprintf(ctx->err, sizeof(ctx->err), "tag %s: etag %" PRId64 " is stale", id, etag_rev);
+        st = TD_ECONFLICT;
+    }
+out:
+    return st;
+}
+
 /* ------------------------------------------------------------------------------------
  * Create */
 
@@ -438,22 +462,9 @@ td_status td_tag_store_update(td_tag_ctx *ctx, const char *id, unsigned fields, 
     bool in_tx = false, renamed;
     PGresult *r = NULL;
 
-    st = td_pg_begin(ctx->conn, ctx->err, sizeof(ctx->err));
+    st = tx_begin_on_tag(ctx, id, etag_rev, &rev, &before, &lower, &in_tx);
     if (st != TD_OK)
         goto out;
-    in_tx = true;
-    /* Bump first: the users_revisions row lock orders this user's writers. */
-    st = td_change_bump_revision(ctx->conn, ctx->user, &rev, ctx->err, sizeof(ctx->err));
-    if (st != TD_OK)
-        goto out;
-    st = lock_tag(ctx, id, &before, &lower);
-    if (st != TD_OK)
-        goto out;
-    if (etag_rev >= 0 && etag_rev != before.revision) {
-        snprintf(ctx->err, sizeof(ctx->err), "tag %s: etag %" PRId64 " is stale", id, etag_rev);
-        st = TD_ECONFLICT;
-        goto out;
-    }
     new_name = (fields & TD_TAG_F_NAME) ? name : before.name;
     new_color = (fields & TD_TAG_F_COLOR) ? (color != NULL ? color : "") : before.color;
     renamed = strcmp(new_name, before.name) != 0;
@@ -514,21 +525,9 @@ td_status td_tag_store_delete(td_tag_ctx *ctx, const char *id, int64_t etag_rev)
     bool in_tx = false;
     PGresult *r = NULL, *d = NULL;
 
-    st = td_pg_begin(ctx->conn, ctx->err, sizeof(ctx->err));
+    st = tx_begin_on_tag(ctx, id, etag_rev, &rev, &before, &lower, &in_tx);
     if (st != TD_OK)
         goto out;
-    in_tx = true;
-    st = td_change_bump_revision(ctx->conn, ctx->user, &rev, ctx->err, sizeof(ctx->err));
-    if (st != TD_OK)
-        goto out;
-    st = lock_tag(ctx, id, &before, &lower);
-    if (st != TD_OK)
-        goto out;
-    if (etag_rev >= 0 && etag_rev != before.revision) {
-        snprintf(ctx->err, sizeof(ctx->err), "tag %s: etag %" PRId64 " is stale", id, etag_rev);
-        st = TD_ECONFLICT;
-        goto out;
-    }
     rev_text = td_arena_printf(ctx->arena, "%" PRId64, rev);
     if (rev_text == NULL) {
         st = TD_ENOMEM;

@@ -453,12 +453,22 @@ static td_status tags_ensure(td_task_ctx *ctx, int64_t rev, Todo__V1__Task *t,
 #endif
 }
 
+/* The change record of a task mutation: CloudEvent `type` carrying `data`, keyed by user. */
+static td_change task_change(const td_task_ctx *ctx, const char *type, const char *task_id,
+                             const ProtobufCMessage *data)
+{
+    td_change ch = {ctx->user, type, "task", task_id, data, NULL, ctx->cid, NULL};
+    return ch;
+}
+
 /* Final round trip: [change insert, COMMIT, notify]. */
-static td_status finish(td_task_ctx *ctx, const td_change *ch, int64_t rev)
+static td_status finish(td_task_ctx *ctx, const char *type, const char *task_id,
+                        const ProtobufCMessage *data, int64_t rev)
 {
     td_change_params cp;
     PGresult *res[3] = {NULL, NULL, NULL};
-    td_status st = td_change_params_build(ch, rev, ctx->arena, &cp);
+    td_change ch = task_change(ctx, type, task_id, data);
+    td_status st = td_change_params_build(&ch, rev, ctx->arena, &cp);
     if (st != TD_OK) {
         set_err(ctx, "change", td_strerror(st));
         return st;
@@ -473,6 +483,21 @@ static td_status finish(td_task_ctx *ctx, const td_change *ch, int64_t rev)
         st = TD_OK; /* committed; only the wake-up failed (the relay also polls) */
     clear_all(res, 3);
     return st;
+}
+
+/* finish() for a TaskUpdated event naming the changed field paths. */
+static td_status finish_updated(td_task_ctx *ctx, Todo__V1__Task *task, int64_t rev, char **paths,
+                                size_t npaths)
+{
+    Google__Protobuf__FieldMask changed = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    changed.n_paths = npaths;
+    changed.paths = paths;
+    Todo__V1__TaskUpdated ev = TODO__V1__TASK_UPDATED__INIT;
+    ev.user_id = (char *)ctx->user;
+    ev.revision = rev;
+    ev.task = task;
+    ev.changed = &changed;
+    return finish(ctx, "todo.v1.TaskUpdated", task->id, &ev.base, rev);
 }
 
 static void rollback(td_task_ctx *ctx)
@@ -610,14 +635,7 @@ td_status td_task_store_create(td_task_ctx *ctx, const Todo__V1__Task *in, const
     ev.revision = rev;
     ev.task = out;
     ev.request_id = (char *)request_id;
-    td_change ch = {ctx->user,
-                    "todo.v1.TaskCreated",
-                    "task",
-                    out->id,
-                    (const ProtobufCMessage *)&ev,
-                    NULL,
-                    ctx->cid,
-                    NULL};
+    td_change ch = task_change(ctx, "todo.v1.TaskCreated", out->id, &ev.base);
     td_change_params cp;
     if ((st = td_change_params_build(&ch, rev, a, &cp)) != TD_OK) {
         set_err(ctx, "change", td_strerror(st));
@@ -824,26 +842,12 @@ td_status td_task_store_update(td_task_ctx *ctx, const Todo__V1__Task *in, unsig
     *out = fresh;
 
     /* Round trip 3: change record + COMMIT. */
-    Google__Protobuf__FieldMask changed = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
     char *paths[7];
+    size_t npaths = 0;
     for (unsigned b = 0; b < 7; b++)
         if (fields & (1u << b))
-            paths[changed.n_paths++] = (char *)field_paths[b];
-    changed.paths = paths;
-    Todo__V1__TaskUpdated ev = TODO__V1__TASK_UPDATED__INIT;
-    ev.user_id = (char *)ctx->user;
-    ev.revision = rev;
-    ev.task = out;
-    ev.changed = &changed;
-    td_change ch = {ctx->user,
-                    "todo.v1.TaskUpdated",
-                    "task",
-                    out->id,
-                    (const ProtobufCMessage *)&ev,
-                    NULL,
-                    ctx->cid,
-                    NULL};
-    st = finish(ctx, &ch, rev);
+            paths[npaths++] = (char *)field_paths[b];
+    st = finish_updated(ctx, out, rev, paths, npaths);
     if (st == TD_OK)
         tx = false;
 out:
@@ -888,10 +892,7 @@ td_status td_task_store_delete(td_task_ctx *ctx, const char *id, int64_t etag_re
     ev.revision = rev;
     ev.task_id = (char *)id;
     ev.delete_time = ts_us(ctx->arena, now_us);
-    td_change ch = {
-        ctx->user, "todo.v1.TaskDeleted", "task", id, (const ProtobufCMessage *)&ev, NULL, ctx->cid,
-        NULL};
-    st = finish(ctx, &ch, rev);
+    st = finish(ctx, "todo.v1.TaskDeleted", id, &ev.base, rev);
     if (st == TD_OK)
         tx = false;
 out:
@@ -944,34 +945,10 @@ td_status td_task_store_set_completed(td_task_ctx *ctx, const char *id, bool com
         ev.user_id = (char *)ctx->user;
         ev.revision = out->revision;
         ev.task = out;
-        td_change ch = {ctx->user,
-                        "todo.v1.TaskCompleted",
-                        "task",
-                        out->id,
-                        (const ProtobufCMessage *)&ev,
-                        NULL,
-                        ctx->cid,
-                        NULL};
-        st = finish(ctx, &ch, out->revision);
+        st = finish(ctx, "todo.v1.TaskCompleted", out->id, &ev.base, out->revision);
     } else {
         static char *reopen_paths[] = {(char *)"completed"};
-        Google__Protobuf__FieldMask changed = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
-        changed.n_paths = 1;
-        changed.paths = reopen_paths;
-        Todo__V1__TaskUpdated ev = TODO__V1__TASK_UPDATED__INIT;
-        ev.user_id = (char *)ctx->user;
-        ev.revision = out->revision;
-        ev.task = out;
-        ev.changed = &changed;
-        td_change ch = {ctx->user,
-                        "todo.v1.TaskUpdated",
-                        "task",
-                        out->id,
-                        (const ProtobufCMessage *)&ev,
-                        NULL,
-                        ctx->cid,
-                        NULL};
-        st = finish(ctx, &ch, out->revision);
+        st = finish_updated(ctx, out, out->revision, reopen_paths, 1);
     }
     if (st == TD_OK)
         tx = false;
