@@ -326,6 +326,9 @@ kafka_format() { # once: format the KRaft storage (static quorum => no --standal
 kafka_wait_ready() {
   local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   while [ "$SECONDS" -lt "$deadline" ]; do
+    # The launched pid is a subshell until it has exec'd (cd, setsid, nohup, java): while it
+    # is alive but not yet the broker, it is still starting, not gone.
+    if pid_alive "$(kafka_pid)" && ! kafka_alive; then sleep 0.1; continue; fi
     if ! kafka_alive; then
       echo "---- tail of $KLOG" >&2; tail -n 30 "$KLOG" 2>/dev/null >&2 || true
       echo "---- tail of $KOUT" >&2; tail -n 30 "$KOUT" 2>/dev/null >&2 || true
