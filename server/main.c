@@ -172,7 +172,8 @@ static int serve(server_app *app)
     /* The pool is created after migrating: its connections prepare statements at once. */
     size_t pool = app->cfg.db_pool_size > 0 ? (size_t)app->cfg.db_pool_size : (size_t)threads;
     app->store =
-        td_store_new(app->cfg.database_url, pool, (const unsigned char *)app->cfg.jwt_secret,
+        td_store_new(app->cfg.database_url, pool, (size_t)app->cfg.db_read_conns,
+                     (const unsigned char *)app->cfg.jwt_secret,
                      app->cfg.jwt_secret ? strlen(app->cfg.jwt_secret) : 0, err, sizeof(err));
     if (app->store == NULL) {
         td_log_error("server", "store: %s", err);
@@ -206,6 +207,8 @@ static int serve(server_app *app)
         .limit_ctx = app->ratelimit,
         .observe = observe_call,
         .observe_ctx = app,
+        .on_drain = td_store_stop_reads,
+        .on_drain_ctx = app->store,
     };
     app->rpc = td_rpc_server_new(&opts, err, sizeof(err));
     if (app->rpc == NULL || td_rpc_server_add_methods(app->rpc, app->methods, app->nmethods)) {

@@ -95,6 +95,34 @@ static bool big_user(td_pg_conn *conn, const char *user)
     return found;
 }
 
+/* GetTask's answer from its row (r may be NULL when st is an error); clears r. */
+static td_status get_result(td_rpc_call *call, Todo__V1__Task *resp, PGresult *r, td_status st,
+                            const char *err)
+{
+    if (st != TD_OK)
+        st = td_store_fail(call, st, "get task", err);
+    else if (PQntuples(r) == 0)
+        st = td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
+    else if ((st = td_task_from_row(r, 0, 0, td_rpc_call_arena(call), resp)) != TD_OK)
+        st = td_store_fail(call, st, "get task", NULL);
+    PQclear(r);
+    return st;
+}
+
+typedef struct get_pending {
+    td_rpc_call *call;
+    Todo__V1__Task *resp;
+} get_pending;
+
+/* Runs on the pipelined sessions' I/O thread. */
+static void get_done(void *arg, PGresult *r, td_status st, const char *err)
+{
+    get_pending *g = arg;
+    td_rpc_call_complete(g->call, get_result(g->call, g->resp, r, st, err));
+}
+
+/* GetTask: on the pipelined read sessions when they are configured (the handler returns at
+ * once and never blocks: it runs on the polling thread), else on a pooled connection. */
 static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
                           ProtobufCMessage *resp_msg, void *svc)
 {
@@ -106,34 +134,30 @@ static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
     unsigned char id[16];
     char err[256] = "";
     td_status st;
-    const char *values[2];
+    const char *values[2] = {req->id, td_rpc_call_user(call)};
+    get_pending *g;
 
-    if (td_page_uuid_parse(req->id, id) != 0) {
-        st = td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
-        goto out;
-    }
-    if ((conn = td_store_acquire(store, call)) == NULL) {
+    if (td_page_uuid_parse(req->id, id) != 0)
+        return td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
+    if ((g = td_arena_alloc(td_rpc_call_arena(call), sizeof(*g))) == NULL)
+        return td_rpc_call_fail(call, TD_ENOMEM, "out of memory");
+    g->call = call;
+    g->resp = resp;
+    td_rpc_call_defer(call); /* before submitting: get_done may run before we return */
+    if (store->reads != NULL) {
+        st = td_store_read_async(store, "td_task_get", 2, values, get_done, g);
+        if (st == TD_OK)
+            return TD_PENDING;
+        st = td_store_fail(call, st, "get task", "no pipelined session is up");
+    } else if ((conn = td_store_acquire(store, call)) == NULL) {
         st = TD_EUNAVAIL; /* the error is already on the call */
-        goto out;
+    } else {
+        r = td_pg_exec(conn, "td_task_get", 2, values, NULL, NULL, 0, &st, err, sizeof(err));
+        td_store_release(store, conn);
+        st = get_result(call, resp, r, st, err);
     }
-    values[0] = req->id;
-    values[1] = td_rpc_call_user(call);
-    r = td_pg_exec(conn, "td_task_get", 2, values, NULL, NULL, 0, &st, err, sizeof(err));
-    if (r == NULL) {
-        st = td_store_fail(call, st, "get task", err);
-        goto out;
-    }
-    if (PQntuples(r) == 0) {
-        st = td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
-        goto out;
-    }
-    st = td_task_from_row(r, 0, 0, td_rpc_call_arena(call), resp);
-    if (st != TD_OK)
-        st = td_store_fail(call, st, "get task", NULL);
-out:
-    PQclear(r);
-    td_store_release(store, conn);
-    return st;
+    td_rpc_call_complete(call, st);
+    return TD_PENDING;
 }
 
 /* Canonical bytes of what a page token is bound to: the request minus page_size,
@@ -294,6 +318,9 @@ td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *stor
 {
     td_status st =
         td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "GetTask", get_task, store);
+    if (st == TD_OK && store->reads != NULL)
+        st = td_rpc_methods_add_flags(methods, n, "todo.v1.TaskService", "GetTask",
+                                      TD_RPC_NONBLOCKING);
     if (st == TD_OK)
         st = td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "ListTasks", list_tasks,
                                       store);

@@ -38,6 +38,8 @@ const char *td_strerror(td_status st)
         return "out of range";
     case TD_EIO:
         return "i/o error";
+    case TD_PENDING:
+        return "pending";
     }
     return "unknown status";
 }

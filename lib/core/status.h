@@ -1,12 +1,14 @@
 /* status.h - the one status type of the project.
  *
- * td_status is 0 (TD_OK) or a negative code. Every module returns it; the mapping to
- * gRPC status codes lives in exactly one place (td_status_to_grpc, lib/rpc/status_map.c).
- * Thread-safe: pure functions, static strings. */
+ * td_status is 0 (TD_OK) or a negative code; the one positive value, TD_PENDING, is not an
+ * outcome but a handler saying "completed later" (td_rpc_call_defer). Every module returns it; the
+ * mapping to gRPC status codes lives in exactly one place (td_status_to_grpc,
+ * lib/rpc/status_map.c). Thread-safe: pure functions, static strings. */
 #ifndef TD_CORE_STATUS_H
 #define TD_CORE_STATUS_H
 
 typedef enum td_status {
+    TD_PENDING = 1, /* not an error: the work completes later (see td_rpc_call_defer) */
     TD_OK = 0,
     TD_EINVAL = -1,      /* invalid argument           -> INVALID_ARGUMENT */
     TD_ENOTFOUND = -2,   /* missing or not yours        -> NOT_FOUND */

@@ -205,6 +205,12 @@ out:
     return st;
 }
 
+void td_pg_conn_close(td_pg_conn *c)
+{
+    if (c != NULL)
+        conn_drop(c);
+}
+
 td_pg_conn *td_pg_conn_new(const char *url, const td_pg_stmt *stmts, size_t nstmts, char *err,
                            size_t cap)
 {

@@ -72,6 +72,8 @@ void td_pg_conn_destroy(td_pg_conn *c); /* NULL is a no-op */
  * TD_OK, or TD_EUNAVAIL (server down / auth / missing db) / TD_EINTERNAL (a statement
  * failed to prepare: a bug) with a message. */
 td_status td_pg_conn_connect(td_pg_conn *c, char *err, size_t err_cap);
+/* Closes the session now (the next td_pg_conn_connect opens a new one). */
+void td_pg_conn_close(td_pg_conn *c);
 /* True when the session looks up (no I/O). */
 bool td_pg_conn_ok(const td_pg_conn *c);
 /* The underlying PGconn (borrowed; may be NULL while down). For LISTEN loops and tests. */

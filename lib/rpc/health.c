@@ -191,7 +191,7 @@ size_t td_health_methods(td_health *h, td_rpc_method *out, size_t cap)
         .kind = TD_RPC_UNARY,
         .input = &grpc__health__v1__health_check_request__descriptor,
         .output = &grpc__health__v1__health_check_response__descriptor,
-        .flags = TD_RPC_PUBLIC,
+        .flags = TD_RPC_PUBLIC | TD_RPC_NONBLOCKING,
         .unary = check,
         .svc = h,
     };
@@ -200,7 +200,7 @@ size_t td_health_methods(td_health *h, td_rpc_method *out, size_t cap)
         .kind = TD_RPC_SERVER_STREAM,
         .input = &grpc__health__v1__health_check_request__descriptor,
         .output = &grpc__health__v1__health_check_response__descriptor,
-        .flags = TD_RPC_PUBLIC,
+        .flags = TD_RPC_PUBLIC | TD_RPC_NONBLOCKING,
         .stream = watch,
         .svc = h,
     };

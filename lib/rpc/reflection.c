@@ -694,7 +694,7 @@ size_t td_reflection_methods(td_reflection *r, td_rpc_method *out, size_t cap)
             .kind = TD_RPC_BIDI,
             .input = &grpc__reflection__v1__server_reflection_request__descriptor,
             .output = &grpc__reflection__v1__server_reflection_response__descriptor,
-            .flags = TD_RPC_PUBLIC,
+            .flags = TD_RPC_PUBLIC | TD_RPC_NONBLOCKING,
             .bidi = reflection_info,
             .svc = r,
         };

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -230,12 +231,33 @@ static void finish_with_error_locked(td_rpc_call *c, td_status st)
     td__send_final_locked(c, NULL, c->err_status, c->err_msg);
 }
 
+/* Sends a unary call's outcome: c->resp when st is TD_OK, else the recorded error. */
+static void finish_unary(td_rpc_call *c, td_status st)
+{
+    grpc_byte_buffer *out_bb = NULL;
+    if (st == TD_OK) {
+        size_t len = protobuf_c_message_get_packed_size(c->resp);
+        if (len > c->server->opts.max_message_bytes)
+            st = td_rpc_call_fail(c, TD_ELIMIT, "response of %zu bytes exceeds the %zu byte limit",
+                                  len, c->server->opts.max_message_bytes);
+        else
+            out_bb = td__pack_message(c->resp);
+    } else if (c->err_msg == NULL) {
+        td_rpc_call_fail(c, st, "%s", td_strerror(st));
+    }
+    pthread_mutex_lock(&c->mu);
+    if (st == TD_OK)
+        td__send_final_locked(c, out_bb, TD_OK, NULL);
+    else
+        finish_with_error_locked(c, st);
+    td__call_settle_unlock(c);
+}
+
 static void run_unary(td_rpc_call *c)
 {
     const td_rpc_method *m = c->entry->m;
     td_status st = admit(c);
-    ProtobufCMessage *req = NULL, *resp = NULL;
-    grpc_byte_buffer *out_bb = NULL;
+    ProtobufCMessage *req = NULL;
     if (st != TD_OK)
         goto out;
     if (m->unary == NULL) {
@@ -247,30 +269,28 @@ static void run_unary(td_rpc_call *c)
         st = TD_EINVAL;
         goto out;
     }
-    resp = new_response(c);
-    if (resp == NULL) {
+    c->resp = new_response(c);
+    if (c->resp == NULL) {
         st = td_rpc_call_fail(c, TD_ENOMEM, "out of memory");
         goto out;
     }
-    st = m->unary(c, req, resp, m->svc);
-    if (st == TD_OK) {
-        size_t len = protobuf_c_message_get_packed_size(resp);
-        if (len > c->server->opts.max_message_bytes) {
-            st = td_rpc_call_fail(c, TD_ELIMIT, "response of %zu bytes exceeds the %zu byte limit",
-                                  len, c->server->opts.max_message_bytes);
-            goto out;
-        }
-        out_bb = td__pack_message(resp);
-    } else if (c->err_msg == NULL) {
-        td_rpc_call_fail(c, st, "%s", td_strerror(st));
-    }
+    st = m->unary(c, req, c->resp, m->svc);
+    if (st == TD_PENDING)
+        return; /* td_rpc_call_complete() finishes it, maybe already has: c is not ours now */
 out:
-    pthread_mutex_lock(&c->mu);
-    if (st == TD_OK)
-        td__send_final_locked(c, out_bb, TD_OK, NULL);
-    else
-        finish_with_error_locked(c, st);
-    td__call_settle_unlock(c);
+    finish_unary(c, st);
+}
+
+td_status td_rpc_call_defer(td_rpc_call *c)
+{
+    td_rpc_call_ref(c);
+    return TD_PENDING;
+}
+
+void td_rpc_call_complete(td_rpc_call *c, td_status st)
+{
+    finish_unary(c, st);
+    td_rpc_call_unref(c);
 }
 
 static void run_stream(td_rpc_call *c)
@@ -394,6 +414,21 @@ out:
     td__call_settle_unlock(c);
 }
 
+static void run_handler(td_rpc_call *c)
+{
+    switch (c->entry->m->kind) {
+    case TD_RPC_UNARY:
+        run_unary(c);
+        break;
+    case TD_RPC_SERVER_STREAM:
+        run_stream(c);
+        break;
+    case TD_RPC_BIDI:
+        run_bidi_start(c);
+        break;
+    }
+}
+
 static void on_request(td_rpc_call *c)
 {
     td_rpc_server *s = c->server;
@@ -429,17 +464,43 @@ static void on_request(td_rpc_call *c)
     }
     pthread_mutex_unlock(&c->mu);
 
-    switch (c->entry->m->kind) {
-    case TD_RPC_UNARY:
-        run_unary(c);
-        break;
-    case TD_RPC_SERVER_STREAM:
-        run_stream(c);
-        break;
-    case TD_RPC_BIDI:
-        run_bidi_start(c);
-        break;
+    if (c->entry->m->flags & TD_RPC_NONBLOCKING) {
+        run_handler(c);
+        return;
     }
+    td_rpc_call_ref(c); /* the job's reference, dropped by the worker */
+    pthread_mutex_lock(&s->jobs_mu);
+    c->job_next = NULL;
+    if (s->jobs_tail)
+        s->jobs_tail->job_next = c;
+    else
+        s->jobs_head = c;
+    s->jobs_tail = c;
+    pthread_cond_signal(&s->jobs_cv);
+    pthread_mutex_unlock(&s->jobs_mu);
+}
+
+/* Workers run the handlers that may block (PostgreSQL), so pollers never wait on them. */
+static void *worker_main(void *arg)
+{
+    td_rpc_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->jobs_mu);
+        while (s->jobs_head == NULL && !s->jobs_stop)
+            pthread_cond_wait(&s->jobs_cv, &s->jobs_mu);
+        td_rpc_call *c = s->jobs_head;
+        if (c != NULL) {
+            s->jobs_head = c->job_next;
+            if (s->jobs_head == NULL)
+                s->jobs_tail = NULL;
+        }
+        pthread_mutex_unlock(&s->jobs_mu);
+        if (c == NULL)
+            break; /* stopping and nothing left */
+        run_handler(c);
+        td_rpc_call_unref(c);
+    }
+    return NULL;
 }
 
 /* Emits metrics and a debug log line once per call; c->mu held. */
@@ -512,7 +573,7 @@ static void call_handle_event(td_rpc_call *c, tag_kind kind, bool ok)
     }
 }
 
-static void *worker_main(void *arg)
+static void *poller_main(void *arg)
 {
     grpc_completion_queue **cqp = arg;
     grpc_completion_queue *cq = *cqp;
@@ -578,13 +639,18 @@ td_rpc_server *td_rpc_server_new(const td_rpc_server_opts *opts, char *err, size
         s->opts.max_message_bytes = 4u << 20;
     if (s->opts.max_stream_queue == 0)
         s->opts.max_stream_queue = 1024;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t cpus;
+    long ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                               : sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;
-    s->nthreads = opts->threads > 0 ? opts->threads : (int)(ncpu * 4 < 4 ? 4 : ncpu * 4);
-    s->ncq = (int)(ncpu < s->nthreads ? ncpu : s->nthreads);
+    s->ncq = (int)ncpu;
+    s->nworkers = opts->threads > 0 ? opts->threads : (int)(ncpu * 4 < 4 ? 4 : ncpu * 4);
+    s->nthreads = s->ncq + s->nworkers;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->jobs_mu, NULL);
+    pthread_cond_init(&s->jobs_cv, NULL);
     s->unknown_entry.m = NULL;
     s->t_shutdown = (op_tag){TAG_SHUTDOWN, (td_rpc_call *)s};
     return s;
@@ -692,7 +758,7 @@ int td_rpc_server_start(td_rpc_server *s, char *err, size_t err_cap)
     }
     grpc_server_start(s->server);
     s->started = true;
-    int slots = s->nthreads / s->ncq;
+    int slots = s->nworkers / s->ncq;
     if (slots < SLOTS_PER_METHOD)
         slots = SLOTS_PER_METHOD;
     for (int q = 0; q < s->ncq; q++) {
@@ -703,7 +769,8 @@ int td_rpc_server_start(td_rpc_server *s, char *err, size_t err_cap)
         post_slot(s, &s->unknown_entry, q);
     }
     for (int i = 0; i < s->nthreads; i++) {
-        if (pthread_create(&s->threads[i], NULL, worker_main, &s->cqs[i % s->ncq]) != 0) {
+        if (i < s->ncq ? pthread_create(&s->threads[i], NULL, poller_main, &s->cqs[i]) != 0
+                       : pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
             snprintf(err, err_cap, "cannot start worker thread %d", i);
             s->nthreads = i;
             port = TD_EINTERNAL;
@@ -798,6 +865,8 @@ void td_rpc_server_shutdown(td_rpc_server *s, int grace_ms)
         td_log_warn("rpc", "grace period of %d ms over: cancelling %ld call(s)", grace_ms,
                     atomic_load(&s->active));
     grpc_server_cancel_all_calls(s->server);
+    if (s->opts.on_drain != NULL)
+        s->opts.on_drain(s->opts.on_drain_ctx);
     if (!wait_until(s, pred_shutdown_done, 5000))
         td_log_warn("rpc", "shutdown notification still pending after cancelling all calls");
     td_log_debug("rpc", "shutdown: server drained");
@@ -805,6 +874,10 @@ void td_rpc_server_shutdown(td_rpc_server *s, int grace_ms)
         td_log_warn("rpc", "%ld call(s) still referenced at shutdown", atomic_load(&s->live_calls));
     for (int i = 0; i < s->ncq; i++)
         grpc_completion_queue_shutdown(s->cqs[i]);
+    pthread_mutex_lock(&s->jobs_mu);
+    s->jobs_stop = true; /* workers finish what is queued, then leave */
+    pthread_cond_broadcast(&s->jobs_cv);
+    pthread_mutex_unlock(&s->jobs_mu);
     if (s->threads_started) {
         for (int i = 0; i < s->nthreads; i++)
             pthread_join(s->threads[i], NULL);
@@ -837,6 +910,8 @@ void td_rpc_server_destroy(td_rpc_server *s)
     }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->jobs_mu);
+    pthread_cond_destroy(&s->jobs_cv);
     free(s->cqs);
     free(s->threads);
     free(s->entries);

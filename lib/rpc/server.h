@@ -37,7 +37,10 @@ typedef struct td_rpc_call td_rpc_call;
 
 typedef enum td_rpc_kind { TD_RPC_UNARY, TD_RPC_SERVER_STREAM, TD_RPC_BIDI } td_rpc_kind;
 
-enum { TD_RPC_PUBLIC = 1u << 0 }; /* no JWT required (health, reflection) */
+enum {
+    TD_RPC_PUBLIC = 1u << 0,      /* no JWT required (health, reflection) */
+    TD_RPC_NONBLOCKING = 1u << 1, /* handler never blocks: runs on the polling thread */
+};
 
 /* Unary: *resp is an initialised message of method->output in the call arena; fill it
  * (strings/arrays from td_rpc_call_arena()) and return TD_OK, or return
@@ -94,6 +97,11 @@ typedef struct td_rpc_server_opts {
      * For metrics; must not block. */
     void (*observe)(void *ctx, const struct td_rpc_method *m, int grpc_code, double seconds);
     void *observe_ctx;
+    /* Called once during shutdown, after the grace period and the cancelling of what was
+     * left, before waiting for calls to be released: complete deferred calls now (their
+     * work will not finish). NULL = none. */
+    void (*on_drain)(void *ctx);
+    void *on_drain_ctx;
 } td_rpc_server_opts;
 
 /* Creates a stopped server. NULL on failure with a reason in err. Caller owns it:
@@ -132,6 +140,15 @@ td_status td_rpc_call_fail(td_rpc_call *call, td_status st, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* Adds a google.rpc.BadRequest field violation sent in grpc-status-details-bin. */
 void td_rpc_call_add_violation(td_rpc_call *call, const char *field, const char *description);
+
+/* ---- asynchronous unary handlers ----
+ * A handler that hands its work to another thread calls `return td_rpc_call_defer(call);`
+ * (before handing it over: the work may finish first). The runtime then sends nothing and
+ * the call stays valid until whoever finishes the work calls td_rpc_call_complete() exactly
+ * once, from any thread, after filling the response the handler was given (TD_OK) or
+ * recording the error with td_rpc_call_fail(). A client that left meanwhile is fine. */
+td_status td_rpc_call_defer(td_rpc_call *call); /* returns TD_PENDING */
+void td_rpc_call_complete(td_rpc_call *call, td_status st);
 
 /* ---- streams (any thread) ---- */
 /* Keeps the call alive beyond the handler; pair with td_rpc_call_unref(). */

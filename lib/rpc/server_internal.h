@@ -45,6 +45,7 @@ struct td_rpc_call {
     grpc_call_details details; /* unregistered slot only */
     grpc_byte_buffer *payload; /* registered unary/stream request */
     grpc_byte_buffer *recv_bb; /* bidi receive */
+    ProtobufCMessage *resp;    /* unary response, in the arena */
     int close_cancelled;
     op_tag t_request, t_close, t_send, t_recv;
     struct timespec started;
@@ -70,6 +71,7 @@ struct td_rpc_call {
     td_rpc_done_fn on_done;
     void *on_done_ud;
     struct td_rpc_call *stream_prev, *stream_next; /* server->streams list */
+    struct td_rpc_call *job_next;                  /* server->jobs queue */
     bool in_stream_list;
 
     /* handler-visible state */
@@ -87,9 +89,15 @@ struct td_rpc_server {
     grpc_server *server;
     int ncq;
     grpc_completion_queue **cqs;
-    int nthreads;
-    pthread_t *threads;
+    int nthreads;       /* pollers (ncq, one per queue) + workers */
+    int nworkers;       /* threads running handlers that may block */
+    pthread_t *threads; /* [0, ncq) pollers, then workers */
     bool threads_started;
+    /* handlers that may block wait here for a worker (FIFO through td_rpc_call.job_next) */
+    pthread_mutex_t jobs_mu;
+    pthread_cond_t jobs_cv;
+    td_rpc_call *jobs_head, *jobs_tail;
+    bool jobs_stop;
     method_entry *entries;
     size_t nentries, cap_entries;
     method_entry unknown_entry;

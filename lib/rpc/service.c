@@ -64,6 +64,16 @@ td_status td_rpc_methods_set_unary(td_rpc_method *m, size_t n, const char *servi
     return TD_OK;
 }
 
+td_status td_rpc_methods_add_flags(td_rpc_method *m, size_t n, const char *service,
+                                   const char *name, unsigned flags)
+{
+    td_rpc_method *e = find(m, n, service, name);
+    if (e == NULL)
+        return TD_ENOTFOUND;
+    e->flags |= flags;
+    return TD_OK;
+}
+
 td_status td_rpc_methods_set_stream(td_rpc_method *m, size_t n, const char *service,
                                     const char *name, td_rpc_stream_fn fn, void *svc)
 {

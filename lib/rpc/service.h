@@ -17,6 +17,9 @@ size_t td_rpc_service_methods(const ProtobufCServiceDescriptor *sd, const char *
 /* Attaches a handler by method name ("CreateTask"); TD_ENOTFOUND if no such method. */
 td_status td_rpc_methods_set_unary(td_rpc_method *m, size_t n, const char *service,
                                    const char *name, td_rpc_unary_fn fn, void *svc);
+/* ORs flags (TD_RPC_NONBLOCKING, ...) into a method's; TD_ENOTFOUND if no such method. */
+td_status td_rpc_methods_add_flags(td_rpc_method *m, size_t n, const char *service,
+                                   const char *name, unsigned flags);
 td_status td_rpc_methods_set_stream(td_rpc_method *m, size_t n, const char *service,
                                     const char *name, td_rpc_stream_fn fn, void *svc);
 

@@ -37,6 +37,7 @@ grpc_status_code td_status_to_grpc(td_status st)
     case TD_EINTERNAL:
         return GRPC_STATUS_INTERNAL;
     case TD_EIO:
+    case TD_PENDING: /* never a final status; INTERNAL if one ever leaks */
         return GRPC_STATUS_INTERNAL;
     }
     return GRPC_STATUS_UNKNOWN;

@@ -69,8 +69,8 @@ static td_status registry_build(td_store *s)
     return TD_OK;
 }
 
-td_store *td_store_new(const char *db_url, size_t pool_size, const unsigned char *secret,
-                       size_t secret_len, char *err, size_t err_cap)
+td_store *td_store_new(const char *db_url, size_t pool_size, size_t read_conns,
+                       const unsigned char *secret, size_t secret_len, char *err, size_t err_cap)
 {
     td_store *s = calloc(1, sizeof(*s));
     td_status st;
@@ -100,6 +100,12 @@ td_store *td_store_new(const char *db_url, size_t pool_size, const unsigned char
     s->pool = td_pg_pool_new(db_url, pool_size, s->stmts, s->nstmts, err, err_cap);
     if (s->pool == NULL)
         goto fail;
+    if (read_conns > 0) {
+        s->reads = td_pg_async_new(db_url, s->stmts, s->nstmts, read_conns,
+                                   TD_STORE_READ_TIMEOUT_MS, err, err_cap);
+        if (s->reads == NULL)
+            goto fail;
+    }
     return s;
 fail:
     td_store_destroy(s);
@@ -110,10 +116,25 @@ void td_store_destroy(td_store *s)
 {
     if (s == NULL)
         return;
+    td_pg_async_destroy(s->reads);
     td_pg_pool_destroy(s->pool);
     free(s->stmts);
     memset(s->page_key, 0, sizeof(s->page_key));
     free(s);
+}
+
+td_status td_store_read_async(td_store *s, const char *stmt, int nparams, const char *const *values,
+                              td_pg_async_fn fn, void *arg)
+{
+    if (s->reads == NULL)
+        return TD_EUNAVAIL;
+    return td_pg_async_submit(s->reads, stmt, nparams, values, fn, arg);
+}
+
+void td_store_stop_reads(void *store)
+{
+    td_store *s = store;
+    td_pg_async_stop(s->reads);
 }
 
 td_pg_conn *td_store_acquire(td_store *s, td_rpc_call *call)

@@ -11,21 +11,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pg/async.h"
 #include "pg/pg.h"
 #include "rpc/server.h"
 
 typedef struct td_store {
     td_pg_pool *pool;
-    td_pg_stmt *stmts; /* concatenated registry, owned */
+    td_pg_async *reads; /* pipelined read sessions; NULL when turned off */
+    td_pg_stmt *stmts;  /* concatenated registry, owned */
     size_t nstmts;
     unsigned char page_key[32]; /* HMAC key for page tokens, derived from the JWT secret */
 } td_store;
 
 /* secret/secret_len: key material for page tokens (the HS256 secret, or NULL for a random
  * per-process key). NULL on failure with a reason in err. */
-td_store *td_store_new(const char *db_url, size_t pool_size, const unsigned char *secret,
-                       size_t secret_len, char *err, size_t err_cap);
+td_store *td_store_new(const char *db_url, size_t pool_size, size_t read_conns,
+                       const unsigned char *secret, size_t secret_len, char *err, size_t err_cap);
 void td_store_destroy(td_store *s); /* NULL is a no-op */
+/* Sends an idempotent read on the pipelined sessions (see pg/async.h; s->reads is NULL
+ * when they are turned off); fn runs later on their I/O thread. TD_EUNAVAIL when every
+ * session is down. Their statement_timeout is TD_STORE_READ_TIMEOUT_MS. */
+enum { TD_STORE_READ_TIMEOUT_MS = 3000 };
+/* Stops the pipelined sessions (reads still in flight complete with UNAVAILABLE); later
+ * reads use the pool. For the server's shutdown (td_rpc_server_opts.on_drain). */
+void td_store_stop_reads(void *store);
+td_status td_store_read_async(td_store *s, const char *stmt, int nparams, const char *const *values,
+                              td_pg_async_fn fn, void *arg);
 
 /* Borrows a connection for this call: waits at most until the call's deadline (or 5 s) for
  * a free one, and bounds its SQL by the deadline (statement_timeout). On failure records
