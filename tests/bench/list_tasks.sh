@@ -23,6 +23,7 @@ B=${LIST_BUILD:-$ROOT/build-list}
 T=${LIST_T:-5}
 USERS=${LIST_USERS:-"user42 userbig"}
 ONLY=${LIST_ONLY:-.}
+MODE=${LIST_PGBENCH_MODE:-extended} # pgbench -M: extended (custom plan per call, like PQexecParams) | prepared
 WORK=$(mktemp -d /tmp/list_tasks.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -79,9 +80,9 @@ pgbench)
     while read -r c; do
       [[ $c =~ $ONLY ]] || continue
       mapfile -t dargs < <(vars_args "$WORK/$u/$c.vars")
-      pgbench -n -M extended -c 1 -t 3 "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" >/dev/null 2>&1 || true
+      pgbench -n -M "$MODE" -c 1 -t 3 "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" >/dev/null 2>&1 || true
       rm -f "$WORK"/pgbench_log.*
-      out=$(cd "$WORK" && pgbench -n -M extended -c 8 -j 2 -T "$T" --log \
+      out=$(cd "$WORK" && pgbench -n -M "$MODE" -c 8 -j 2 -T "$T" --log \
               --log-prefix=pgbench_log "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" 2>&1) || {
         echo "$u $c: pgbench failed"; echo "$out" | tail -5; fail=1; continue; }
       tps=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3; exit}')

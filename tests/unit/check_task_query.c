@@ -264,7 +264,21 @@ START_TEST(plan_choice)
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
     ck_assert_ptr_nonnull(strstr(Q.sql, "OFFSET 0"));
+    /* many matches expected (big user): sorted as (id, key), the page joined back */
+    static const char NARROW[] = "SELECT t.id, ";
+    static const char JOIN_BACK[] = ") p JOIN tasks t ON t.id = p.id) t ORDER BY t.k";
+    ck_assert_ptr_nonnull(strstr(Q.sql, NARROW));
+    ck_assert_ptr_nonnull(strstr(Q.sql, JOIN_BACK));
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK); /* a 10k user: few matches */
+    ck_assert_ptr_null(strstr(Q.sql, JOIN_BACK));
     r.n_tags_all = 0;
+    r.search = "buy b"; /* a one-letter prefix: many matches for any user */
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
+    ck_assert_ptr_nonnull(strstr(Q.sql, JOIN_BACK));
+    r.search = "buy milk";
+    ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
+    ck_assert_ptr_null(strstr(Q.sql, JOIN_BACK));
     r.search = "gro";
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_RELEVANCE;
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
