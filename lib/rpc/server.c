@@ -1,13 +1,15 @@
 /* server.c - gRPC server runtime on grpc C-core. See server.h for the contract.
  *
- * Owns the grpc_server, the completion queues and the worker threads; call.c owns each
- * call's lifetime and batches. Layout: ncq completion queues (one per usable core), each
- * polled by threads/ncq worker threads. For every (method, cq) pair a few "request slots"
- * are posted with grpc_server_request_*; when a slot fires it becomes a live call and a
- * fresh slot is posted, so the server never runs out of accept capacity. A call's events
- * all come back on its cq but may be handled by any thread of that cq, hence the per-call
- * mutex. Here: admission (deadline, JWT, rate limit, decoding), dispatch to the handler
- * kinds, event handling, start-up and graceful shutdown.
+ * Owns the grpc_server, the completion queues, the pollers, the workers and their job
+ * queue; call.c owns each call's lifetime and batches. Layout: ncq completion queues (one
+ * per usable core), each polled by one thread that never blocks: it runs TD_RPC_NONBLOCKING
+ * handlers itself and queues every other handler (they may block on PostgreSQL) for the
+ * nworkers worker threads. For every (method, cq) pair a few "request slots" are posted
+ * with grpc_server_request_*; when a slot fires it becomes a live call and a fresh slot is
+ * posted, so the server never runs out of accept capacity. A call is touched by its poller,
+ * a worker and whoever completes a deferred call, hence the per-call mutex. Here:
+ * admission (deadline, JWT, rate limit, decoding), dispatch to the handler kinds, event
+ * handling, start-up and graceful shutdown.
  *
  * Tags: each call embeds one tag per kind of batch (request, close, send, recv); at most
  * one batch of each kind is outstanding, which the C-core also requires. */

@@ -18,9 +18,10 @@
  * Oversized messages are refused by the core (RESOURCE_EXHAUSTED). Responses are
  * gzip-compressed when the client accepts gzip (compression level LOW).
  *
- * Threads: handlers run on runtime worker threads and may block (PostgreSQL). Stream
- * sends and finishes are thread-safe. Memory: each call has an arena that lives until
- * the call is released; requests, responses and handler scratch all live there. */
+ * Threads: handlers run on runtime worker threads and may block (PostgreSQL), except
+ * TD_RPC_NONBLOCKING ones, which run on the polling thread and must not. Stream sends,
+ * finishes and td_rpc_call_complete are thread-safe. Memory: each call has an arena that lives
+ * until the call is released; requests, responses and handler scratch all live there. */
 #ifndef TD_RPC_SERVER_H
 #define TD_RPC_SERVER_H
 
@@ -84,7 +85,7 @@ typedef struct td_rpc_tls {
 
 typedef struct td_rpc_server_opts {
     const char *addr;         /* "127.0.0.1:50051" */
-    int threads;              /* worker threads; 0 = 4 x cores (min 4) */
+    int threads;              /* worker threads (plus one poller per core); 0 = 4 x cores */
     size_t max_message_bytes; /* 0 = 4 MiB, both directions */
     size_t max_stream_queue;  /* queued messages per stream before TD_ELIMIT; 0 = 1024 */
     td_rpc_tls tls;

@@ -26,6 +26,9 @@
  *  - GIN   "FROM (SELECT * FROM tasks t WHERE <GIN keys> OFFSET 0) t": the GIN bitmap
  *          alone, then the other filters and a top-N sort over the matches. Used for
  *          users that are not big and for RELEVANCE (which ranks every match anyway).
+ *          When many matches are expected (a big user, a search word of one or two
+ *          letters) the sort runs over narrow (id, key) rows and the page's rows are
+ *          joined back by primary key.
  *  - PROBE big users (in->big_user), other orders: CTE w walks the sort btree lazily,
  *          at most 4000 rows (TD__TASK_QUERY_PROBE_ROWS_TEXT), testing tags/search on
  *          each; if that yields a full page, or the walk ran out of rows, those rows are

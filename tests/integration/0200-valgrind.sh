@@ -45,6 +45,22 @@ def run():
     r = T.unary(ch, T.GET_TASK, {"id": "x"}, metadata=tok, timeout=30)
     T.check("good JWT passes auth", r.code in T.GOOD_PATH_CODES, repr(r))
 
+    # GetTask on the pipelined read sessions: found, missing, and calls the client abandons
+    # (short deadlines) while their query is in flight.
+    r = T.unary(ch, "/todo.v1.TaskService/CreateTask", {"task": {"title": "valgrind task"}},
+                metadata=tok, timeout=30)
+    T.check("CreateTask OK", r.code == C.OK, repr(r))
+    tid = r.response.id if r.code == C.OK else "00000000-0000-4000-8000-000000000000"
+    r = T.unary(ch, T.GET_TASK, {"id": tid}, metadata=tok, timeout=30)
+    T.check("GetTask OK (pipelined read)", r.code == C.OK, repr(r))
+    r = T.unary(ch, T.GET_TASK, {"id": "00000000-0000-4000-8000-000000000000"}, metadata=tok, timeout=30)
+    T.check("GetTask of a missing id -> NOT_FOUND", r.code == C.NOT_FOUND, repr(r))
+    futs = [T.unary_future(ch, T.GET_TASK, {"id": tid}, metadata=tok, timeout=0.002 * (i % 5 + 1))
+            for i in range(40)]
+    codes = {T.future_result(f).code for f in futs}
+    T.check("abandoned GetTasks end OK or DEADLINE_EXCEEDED",
+            codes <= {C.OK, C.DEADLINE_EXCEEDED}, sorted(c.name for c in codes))
+
     for raw in (b"\x0a\xff\xff\xff\xff\x0f", b"\x08\x80", b"\x0a\x10abc", b"\x0f\x01", b"\x0a\x02\xff\xfe"):
         r = T.unary(ch, T.HEALTH_CHECK, raw, timeout=30)
         T.check("malformed %r -> INVALID_ARGUMENT" % raw, r.code == C.INVALID_ARGUMENT, repr(r))
