@@ -140,9 +140,10 @@ typedef struct build {
     td_arena *a;
     td_task_query *q;
     const char **bad_field, **bad_desc;
-    sbuf where; /* user + filters a btree walk can test on each row */
-    sbuf plain; /* tag/search tests on the row's own columns (exact given the user) */
-    sbuf index; /* the same tests on the user-prefixed GIN keys (0004): index conditions */
+    sbuf where;      /* user + filters a btree walk can test on each row */
+    size_t user_len; /* where's leading "t.user_id = $1" */
+    sbuf plain;      /* tag/search tests on the row's own columns (exact given the user) */
+    sbuf index;      /* the same tests on the user-prefixed GIN keys (0004): index conditions */
 } build;
 
 static td_status bad(build *b, const char *field, const char *desc)
@@ -268,20 +269,26 @@ static const char *sb_str(const sbuf *s)
     return s->p != NULL && !s->oom ? s->p : "";
 }
 
-/* FROM of the page's main query. With tag/search filters the GIN conditions sit alone in
- * a subquery that OFFSET 0 keeps from being flattened: the planner cannot AND the GIN
- * bitmap with a (user_id, ...) btree bitmap, which it otherwise does because it takes
- * the user-prefixed keys and user_id for independent (10,000 extra TIDs for a 10k-task
- * user, 1,000,000 for a big one), and the outer filters are tested on the few matches. */
-static void add_from(sbuf *s, const build *b)
+/* "FROM tasks t WHERE <filters>" of a WALK or GIN query. GIN: the user-prefixed GIN
+ * conditions, which are exact given the user (so the row-level tag/search tests are not
+ * repeated), and the user test written as (t.user_id || '') = $1: no btree can serve that
+ * expression, so the planner cannot AND the GIN bitmap with a (user_id, ...) btree bitmap,
+ * which it otherwise does because it takes the user-prefixed keys and user_id for
+ * independent (10,000 extra TIDs for a 10k-task user, 1,000,000 for a big one). An
+ * expression rather than an OFFSET 0 subquery: no projection of whole rows in between
+ * (measured: ranked search for "b" on the 10k-task user, 8 clients, +18% pages/s). */
+static void add_from_where(sbuf *s, const build *b)
 {
+    const char *where = sb_str(&b->where);
+    sb_add(s, "tasks t WHERE ");
     if (b->index.len == 0) {
-        sb_add(s, "tasks t");
+        sb_add(s, where);
+        sb_add(s, sb_str(&b->plain));
         return;
     }
-    sb_add(s, "(SELECT * FROM tasks t WHERE ");
     sb_add(s, sb_str(&b->index));
-    sb_add(s, " OFFSET 0) t");
+    sb_add(s, " AND (t.user_id || '') = $1");
+    sb_add(s, where + (b->user_len <= strlen(where) ? b->user_len : strlen(where)));
 }
 
 /* " ORDER BY <key> dir, t.id dir"; alias "k" orders the outer query by its k column. */
@@ -368,6 +375,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     /* WHERE: user, then filters in a fixed order. */
     sb_add(&b.where, "t.user_id = ");
     sb_param(&b.where, add_value(&b, in->user));
+    b.user_len = b.where.len;
     switch (r->completion) {
     case TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_UNSPECIFIED:
     case TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_ANY:
@@ -424,10 +432,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (in->with_count) {
         sbuf cnt = {.a = a};
         sb_add(&cnt, "SELECT count(*) FROM ");
-        add_from(&cnt, &b);
-        sb_add(&cnt, " WHERE ");
-        sb_add(&cnt, sb_str(&b.where));
-        sb_add(&cnt, sb_str(&b.plain));
+        add_from_where(&cnt, &b);
         if (cnt.oom || b.where.oom || b.plain.oom || b.index.oom) {
             st = TD_ENOMEM;
             goto out;
@@ -513,16 +518,14 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     sb_add(&sql, narrow ? "SELECT t.id, " : "SELECT t.*, ");
     add_key(&sql, out->order, search_param);
     sb_add(&sql, " AS k FROM ");
-    if (probe)
-        sb_add(&sql, "tasks t");
-    else
-        add_from(&sql, &b);
-    sb_add(&sql, " WHERE ");
-    sb_add(&sql, sb_str(&b.where));
-    sb_add(&sql, sb_str(&b.plain));
     if (probe) {
+        sb_add(&sql, "tasks t WHERE ");
+        sb_add(&sql, sb_str(&b.where));
+        sb_add(&sql, sb_str(&b.plain));
         sb_add(&sql, " AND ");
         sb_add(&sql, sb_str(&b.index));
+    } else {
+        add_from_where(&sql, &b);
     }
     sb_add(&sql, sb_str(&keyset));
     if (probe)

@@ -23,8 +23,9 @@
  * (index conditions). Every plan returns exactly the rows that pass every filter, in the
  * same order; they differ only in how the rows are found:
  *  - WALK  no tag/search filter: the keyset range above.
- *  - GIN   "FROM (SELECT * FROM tasks t WHERE <GIN keys> OFFSET 0) t": the GIN bitmap
- *          alone, then the other filters and a top-N sort over the matches. Used for
+ *  - GIN   "FROM tasks t WHERE <GIN keys> AND (t.user_id || '') = $1 AND ...": the GIN
+ *          bitmap alone (no btree serves the user expression, so no BitmapAnd), then the
+ *          other filters and a top-N sort over the matches. Used for
  *          users that are not big and for RELEVANCE (which ranks every match anyway).
  *          When many matches are expected (a big user, a search word of one or two
  *          letters) the sort runs over narrow (id, key) rows and the page's rows are
