@@ -1,7 +1,8 @@
 /* async.c - pipelined non-blocking reads (see async.h for the contract).
  *
  * Owns: the sessions (one td_pg_conn each, in non-blocking pipeline mode while up), the
- * epoll instance, an eventfd that wakes the I/O thread, the I/O thread and the queries.
+ * epoll instance, an eventfd that wakes the I/O thread, the I/O and repair threads and the
+ * queries.
  *
  * A query is sent by the submitting thread (Bind/Execute + Sync, flushed as far as the
  * socket takes it) and appended to its session's FIFO; results come back in the same
@@ -9,13 +10,15 @@
  * NULL, then PGRES_PIPELINE_SYNC, at which point the query is complete. Output libpq
  * could not flush is finished by the I/O thread on EPOLLOUT.
  *
- * Recovery (I/O thread only): a broken session is unlinked (submitters skip it), its
- * FIFO taken, the session re-opened (statements prepared, timeout set, pipeline mode),
- * and the taken queries re-sent once; when it cannot be re-opened they fail with
- * TD_EUNAVAIL and the session is retried every RETRY_MS.
+ * Recovery (repair thread only, so a slow connect never holds up the I/O thread): a
+ * broken session is unlinked (submitters skip it), its FIFO taken, the session re-opened
+ * (statements prepared, timeout set, pipeline mode), and the taken queries re-sent once;
+ * when it cannot be re-opened they fail with TD_EUNAVAIL and the session is retried every
+ * RETRY_MS. Whoever sees a session break (submitter, I/O thread, stall watchdog) marks it
+ * and kicks the repair thread.
  *
- * Threads: aconn.mu guards a session's PGconn and FIFO; completions run on the I/O
- * thread with no lock held. */
+ * Threads: aconn.mu guards a session's PGconn and FIFO; completions run on the I/O thread
+ * (answers) or the repair thread (queries failed with their session), with no lock held. */
 #include "pg/async.h"
 
 #include <errno.h>
@@ -76,8 +79,14 @@ struct td_pg_async {
     int timeout_ms;
     int epfd;
     int evfd;
-    pthread_t thread;
+    pthread_t thread; /* I/O: epoll, results, completions */
     bool thread_started;
+    pthread_t repair_thread; /* replaces broken sessions, so opening one (connect_timeout
+                                5 s on a silent network) never stalls the others' answers */
+    bool repair_started;
+    pthread_mutex_t repair_mu;
+    pthread_cond_t repair_cv;
+    bool repair_kick;
     atomic_bool stop;
 };
 
@@ -93,6 +102,15 @@ static void wake(td_pg_async *a)
     uint64_t one = 1;
     if (write(a->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
         td_log_warn(LOG_COMP, "eventfd write: %s", strerror(errno));
+}
+
+/* Asks the repair thread to look at the sessions now rather than at its next round. */
+static void kick_repair(td_pg_async *a)
+{
+    pthread_mutex_lock(&a->repair_mu);
+    a->repair_kick = true;
+    pthread_cond_signal(&a->repair_cv);
+    pthread_mutex_unlock(&a->repair_mu);
 }
 
 static void poll_set(td_pg_async *a, aconn *ac, bool out)
@@ -290,6 +308,7 @@ static void recover(td_pg_async *a, aconn *ac)
 static void handle_event(td_pg_async *a, aconn *ac, uint32_t events)
 {
     aq_item *done = NULL, *rev = NULL;
+    bool broken;
 
     pthread_mutex_lock(&ac->mu);
     if (ac->pc == NULL) {
@@ -310,7 +329,10 @@ static void handle_event(td_pg_async *a, aconn *ac, uint32_t events)
         else
             drain_locked(ac, &done);
     }
+    broken = ac->broken;
     pthread_mutex_unlock(&ac->mu);
+    if (broken)
+        kick_repair(a);
     while (done != NULL) { /* back to submission order */
         aq_item *it = done;
         done = it->next;
@@ -341,22 +363,53 @@ static void *io_main(void *arg)
             handle_event(a, evs[i].data.ptr, evs[i].events);
         }
         int64_t now = now_ms();
-        for (size_t i = 0; i < a->nconns && !atomic_load(&a->stop); i++) {
+        for (size_t i = 0; i < a->nconns; i++) {
             aconn *ac = &a->conns[i];
+            bool stalled = false;
             pthread_mutex_lock(&ac->mu);
             /* statement_timeout bounds every query; an answer overdue beyond it means a
              * dead peer TCP has not noticed (half-open session): replace the session. */
-            if (ac->pc != NULL && ac->head != NULL &&
+            if (ac->pc != NULL && !ac->broken && ac->head != NULL &&
                 now - ac->head->sent_ms > (int64_t)a->timeout_ms + STALL_GRACE_MS) {
                 td_log_warn(LOG_COMP, "no answer for %lld ms: replacing the session",
                             (long long)(now - ac->head->sent_ms));
-                ac->broken = true;
+                ac->broken = stalled = true;
             }
+            pthread_mutex_unlock(&ac->mu);
+            if (stalled)
+                kick_repair(a);
+        }
+    }
+    return NULL;
+}
+
+static void *repair_main(void *arg)
+{
+    td_pg_async *a = arg;
+
+    while (!atomic_load(&a->stop)) {
+        int64_t now = now_ms();
+        for (size_t i = 0; i < a->nconns && !atomic_load(&a->stop); i++) {
+            aconn *ac = &a->conns[i];
+            pthread_mutex_lock(&ac->mu);
             bool fix = ac->broken || (ac->pc == NULL && now >= ac->retry_at_ms);
             pthread_mutex_unlock(&ac->mu);
             if (fix)
                 recover(a, ac);
         }
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += 250 * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&a->repair_mu);
+        while (!a->repair_kick && !atomic_load(&a->stop) &&
+               pthread_cond_timedwait(&a->repair_cv, &a->repair_mu, &dl) == 0) {
+        }
+        a->repair_kick = false;
+        pthread_mutex_unlock(&a->repair_mu);
     }
     return NULL;
 }
@@ -434,7 +487,7 @@ td_status td_pg_async_submit(td_pg_async *a, const char *stmt, int nparams,
             }
             pthread_mutex_unlock(&ac->mu);
             if (woke)
-                wake(a);
+                kick_repair(a);
         }
     }
     if (st != TD_OK)
@@ -451,12 +504,16 @@ td_pg_async *td_pg_async_new(const char *url, const td_pg_stmt *stmts, size_t ns
         snprintf(err, cap, "pg-async: missing URL or sessions not in 1..64");
         goto fail;
     }
-    if ((a = calloc(1, sizeof(*a))) == NULL || (a->conns = calloc(nconns, sizeof(aconn))) == NULL)
+    if ((a = calloc(1, sizeof(*a))) == NULL)
+        goto oom;
+    a->epfd = a->evfd = -1;
+    pthread_mutex_init(&a->repair_mu, NULL);
+    pthread_cond_init(&a->repair_cv, NULL);
+    if ((a->conns = calloc(nconns, sizeof(aconn))) == NULL)
         goto oom;
     a->stmts = stmts;
     a->nstmts = nstmts;
     a->timeout_ms = timeout_ms;
-    a->epfd = a->evfd = -1;
     for (size_t i = 0; i < nconns; i++) {
         aconn *ac = &a->conns[i];
         pthread_mutex_init(&ac->mu, NULL);
@@ -480,6 +537,11 @@ td_pg_async *td_pg_async_new(const char *url, const td_pg_stmt *stmts, size_t ns
         goto fail;
     }
     a->thread_started = true;
+    if (pthread_create(&a->repair_thread, NULL, repair_main, a) != 0) {
+        snprintf(err, cap, "pg-async: cannot start the repair thread");
+        goto fail;
+    }
+    a->repair_started = true;
     return a;
 oom:
     snprintf(err, cap, "pg-async: out of memory");
@@ -493,6 +555,11 @@ void td_pg_async_stop(td_pg_async *a)
     if (a == NULL)
         return;
     atomic_store(&a->stop, true);
+    if (a->repair_started) {
+        kick_repair(a);
+        pthread_join(a->repair_thread, NULL);
+        a->repair_started = false;
+    }
     if (a->thread_started) {
         wake(a);
         pthread_join(a->thread, NULL);
@@ -527,6 +594,8 @@ void td_pg_async_destroy(td_pg_async *a)
         close(a->epfd);
     if (a->evfd >= 0)
         close(a->evfd);
+    pthread_mutex_destroy(&a->repair_mu);
+    pthread_cond_destroy(&a->repair_cv);
     free(a->conns);
     free(a);
 }

@@ -19,8 +19,9 @@
  * the caller can use its blocking path (which reports the outage the usual way).
  * Every session runs with a statement_timeout, so no query holds a pipeline for long.
  *
- * Threads: submit is thread-safe. Completions run on the I/O thread, one at a time, and
- * must not block. */
+ * Threads: submit is thread-safe. Completions run on the pool's own threads (the I/O
+ * thread; the repair thread for queries that fail with their session), so they may run
+ * concurrently with each other, and must not block. */
 #ifndef TD_PG_ASYNC_H
 #define TD_PG_ASYNC_H
 
