@@ -139,24 +139,22 @@ static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
 
     if (td_page_uuid_parse(req->id, id) != 0)
         return td_rpc_call_fail(call, TD_ENOTFOUND, "task not found");
+    if (store->reads == NULL) {
+        if ((conn = td_store_acquire(store, call)) == NULL)
+            return TD_EUNAVAIL; /* the error is already on the call */
+        r = td_pg_exec(conn, "td_task_get", 2, values, NULL, NULL, 0, &st, err, sizeof(err));
+        td_store_release(store, conn);
+        return get_result(call, resp, r, st, err);
+    }
     if ((g = td_arena_alloc(td_rpc_call_arena(call), sizeof(*g))) == NULL)
         return td_rpc_call_fail(call, TD_ENOMEM, "out of memory");
     g->call = call;
     g->resp = resp;
     td_rpc_call_defer(call); /* before submitting: get_done may run before we return */
-    if (store->reads != NULL) {
-        st = td_store_read_async(store, "td_task_get", 2, values, get_done, g);
-        if (st == TD_OK)
-            return TD_PENDING;
-        st = td_store_fail(call, st, "get task", "no pipelined session is up");
-    } else if ((conn = td_store_acquire(store, call)) == NULL) {
-        st = TD_EUNAVAIL; /* the error is already on the call */
-    } else {
-        r = td_pg_exec(conn, "td_task_get", 2, values, NULL, NULL, 0, &st, err, sizeof(err));
-        td_store_release(store, conn);
-        st = get_result(call, resp, r, st, err);
-    }
-    td_rpc_call_complete(call, st);
+    st = td_store_read_async(store, "td_task_get", 2, values, get_done, g);
+    if (st != TD_OK)
+        td_rpc_call_complete(call,
+                             td_store_fail(call, st, "get task", "no pipelined session is up"));
     return TD_PENDING;
 }
 

@@ -66,7 +66,7 @@ typedef struct aconn {
     aq_item *head, *tail;
     atomic_int inflight; /* FIFO length; read without mu as a placement hint */
     bool want_out;       /* EPOLLOUT registered */
-    bool broken;         /* seen broken: the I/O thread replaces the session */
+    bool broken;         /* seen broken: the repair thread replaces the session */
     bool down;           /* the last opening failed: skipped by submitters until retry_at_ms */
     int64_t retry_at_ms;
 } aconn;
@@ -209,7 +209,7 @@ static void drain_locked(aconn *ac, aq_item **done)
     }
 }
 
-/* Opens the session in pipeline mode; I/O thread, no lock held. */
+/* Opens the session in pipeline mode; repair thread (or start-up), no lock held. */
 static td_status open_session(td_pg_async *a, aconn *ac, char *err, size_t cap)
 {
     char val[16];
@@ -290,14 +290,19 @@ static void recover(td_pg_async *a, aconn *ac)
         taken = it->next;
         PQclear(it->res);
         it->res = NULL;
-        if (ac->pc != NULL && it->sends < 2 && send_locked(a, ac, it)) {
+        if (ac->pc != NULL && it->sends < 2) {
+            if (!ac->broken && !send_locked(a, ac, it))
+                ac->broken = true; /* broke again: the next round re-sends what it can */
             fifo_push(ac, it);
         } else {
             it->next = failed;
             failed = it;
         }
     }
+    bool again = ac->broken;
     pthread_mutex_unlock(&ac->mu);
+    if (again)
+        kick_repair(a);
     while (failed != NULL) {
         aq_item *it = failed;
         failed = it->next;
@@ -414,18 +419,10 @@ static void *repair_main(void *arg)
     return NULL;
 }
 
-static const td_pg_stmt *stmt_find(const td_pg_async *a, const char *name)
-{
-    for (size_t i = 0; i < a->nstmts; i++)
-        if (strcmp(a->stmts[i].name, name) == 0)
-            return &a->stmts[i];
-    return NULL;
-}
-
 td_status td_pg_async_submit(td_pg_async *a, const char *stmt, int nparams,
                              const char *const *values, td_pg_async_fn fn, void *arg)
 {
-    const td_pg_stmt *s = stmt_find(a, stmt);
+    const td_pg_stmt *s = td_pg_stmt_find(a->stmts, a->nstmts, stmt);
     size_t len[TD_PG_ASYNC_MAX_PARAMS], total = sizeof(aq_item);
     aq_item *it = NULL;
     td_status st = TD_EUNAVAIL;

@@ -353,11 +353,11 @@ out:
     return st;
 }
 
-static const td_pg_stmt *stmt_find(const td_pg_conn *c, const char *name)
+const td_pg_stmt *td_pg_stmt_find(const td_pg_stmt *stmts, size_t n, const char *name)
 {
-    for (size_t i = 0; i < c->pc_nstmts; i++)
-        if (strcmp(c->pc_stmts[i].name, name) == 0)
-            return &c->pc_stmts[i];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(stmts[i].name, name) == 0)
+            return &stmts[i];
     return NULL;
 }
 
@@ -393,7 +393,7 @@ PGresult *td_pg_exec(td_pg_conn *c, const char *stmt, int nparams, const char *c
                      const int *lengths, const int *formats, int result_format, td_status *st,
                      char *err, size_t cap)
 {
-    const td_pg_stmt *s = stmt_find(c, stmt);
+    const td_pg_stmt *s = td_pg_stmt_find(c->pc_stmts, c->pc_nstmts, stmt);
     PGresult *r = NULL;
     bool was_idle;
 
@@ -509,7 +509,7 @@ td_status td_pg_pipeline(td_pg_conn *c, const td_pg_call *calls, size_t n, PGres
     for (size_t i = 0; i < n; i++)
         results[i] = NULL;
     for (size_t i = 0; i < n; i++) {
-        const td_pg_stmt *s = stmt_find(c, calls[i].stmt);
+        const td_pg_stmt *s = td_pg_stmt_find(c->pc_stmts, c->pc_nstmts, calls[i].stmt);
         if (s == NULL || s->nparams != calls[i].nparams) {
             st = TD_EINTERNAL;
             first_fail = i;

@@ -58,6 +58,9 @@ td_status td_pg_sqlstate_status(const char *sqlstate);
  * short ladder (100 ms .. 60 s), so the session setting changes rarely. 0 = no timeout. */
 int td_pg_timeout_bucket(int ms);
 
+/* The statement named `name` in stmts[0..n), or NULL. */
+const td_pg_stmt *td_pg_stmt_find(const td_pg_stmt *stmts, size_t n, const char *name);
+
 /* ---- connection ---- */
 
 /* Creates a connection for `url` (libpq URI or key=value; connect_timeout defaults to

@@ -288,7 +288,7 @@ static void add_from_where(sbuf *s, const build *b)
     }
     sb_add(s, sb_str(&b->index));
     sb_add(s, " AND (t.user_id || '') = $1");
-    sb_add(s, where + (b->user_len <= strlen(where) ? b->user_len : strlen(where)));
+    sb_add(s, where + (b->where.oom ? 0 : b->user_len)); /* the filters after the user test */
 }
 
 /* " ORDER BY <key> dir, t.id dir"; alias "k" orders the outer query by its k column. */
