@@ -248,17 +248,18 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
         st = TD_EUNAVAIL;
         goto out;
     }
-    /* Tag/search filters on another order than RELEVANCE: a big user gets the PROBE plan
-     * (same rows). The first build validated the request; this one cannot fail on it. */
-    if (q.strategy == TD_TASK_PLAN_GIN && q.order != TD_TASK_ORDER_RELEVANCE &&
-        big_user(conn, in.user)) {
+    /* Tag/search filters: a big user gets the PROBE plan on orders other than RELEVANCE,
+     * and ranked matches sorted as narrow rows (same rows either way). The first build
+     * validated the request; this one cannot fail on it. */
+    if (q.strategy == TD_TASK_PLAN_GIN && big_user(conn, in.user)) {
         in.big_user = true;
         if ((st = td_task_query_build(&in, a, &q, &bad_field, &bad_desc)) != TD_OK) {
             st = td_rpc_call_fail(call, st == TD_ENOMEM ? st : TD_EINTERNAL, "list tasks");
             goto out;
         }
     }
-    r = td_pg_exec_sql(conn, q.sql, q.nparams, q.values, &st, err, sizeof(err));
+    r = (q.prepare ? td_pg_exec_cached : td_pg_exec_sql)(conn, q.sql, q.nparams, q.values, &st, err,
+                                                         sizeof(err));
     if (r == NULL) {
         st = td_store_fail(call, st, "list tasks", err);
         goto out;
@@ -296,7 +297,8 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
     }
     if (q.count_sql != NULL) {
         long long total;
-        cr = td_pg_exec_sql(conn, q.count_sql, q.count_nparams, q.values, &st, err, sizeof(err));
+        cr = (q.prepare ? td_pg_exec_cached : td_pg_exec_sql)(conn, q.count_sql, q.count_nparams,
+                                                              q.values, &st, err, sizeof(err));
         if (cr == NULL) {
             st = td_store_fail(call, st, "count tasks", err);
             goto out;

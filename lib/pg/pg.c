@@ -6,7 +6,8 @@
  * Session state kept per connection, reset on every new session:
  *   - prepared: every registry statement is prepared right after connect;
  *   - timeout_set: the statement_timeout (ms) the session runs with (-1 = unknown);
- *   - generation: counts sessions, so callers and tests can observe reconnects.
+ *   - generation: counts sessions, so callers and tests can observe reconnects;
+ *   - sql cache: ad-hoc SQL prepared on this session (td_pg_exec_cached), LRU.
  *
  * Reconnect policy (see pg.h): before sending, an idle session whose socket is readable
  * is checked (a restarted server leaves a FATAL/EOF there), so a stale session is
@@ -18,6 +19,7 @@
 #include "pg/pg.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +31,17 @@
 
 #define LOG_COMP "pg"
 
+/* Ad-hoc statements kept prepared per session. Bounds the backend's memory (a plan of a
+ * ListTasks page is tens of kB) and this process's (a copy of each SQL text). */
+#define TD_PG_SQL_CACHE 32
+
+typedef struct sql_entry {
+    char *sql;        /* owned copy; NULL = free slot */
+    uint64_t hash;    /* of sql */
+    uint64_t used;    /* pc_sql_clock at the last use (LRU) */
+    unsigned long id; /* statement name "td_sql_<id>" */
+} sql_entry;
+
 struct td_pg_conn {
     PGconn *pc_conn;
     char *pc_url;
@@ -39,6 +52,9 @@ struct td_pg_conn {
     int pc_timeout_set;  /* what the session has, -1 = unknown */
     bool pc_prepared;
     bool pc_needs_reset; /* left mid-command: reconnect before reuse */
+    sql_entry pc_sql[TD_PG_SQL_CACHE];
+    uint64_t pc_sql_clock;
+    unsigned long pc_sql_next_id;
 };
 
 struct td_pg_pool {
@@ -122,8 +138,18 @@ static void set_err(char *err, size_t cap, const char *msg)
 /* ------------------------------------------------------------------------------------
  * Connection */
 
+/* Forgets the session's ad-hoc statements (they die with the session). */
+static void sql_cache_clear(td_pg_conn *c)
+{
+    for (size_t i = 0; i < TD_PG_SQL_CACHE; i++) {
+        free(c->pc_sql[i].sql);
+        c->pc_sql[i].sql = NULL;
+    }
+}
+
 static void conn_drop(td_pg_conn *c)
 {
+    sql_cache_clear(c);
     if (c->pc_conn != NULL)
         PQfinish(c->pc_conn);
     c->pc_conn = NULL;
@@ -434,6 +460,81 @@ PGresult *td_pg_exec_sql(td_pg_conn *c, const char *sql, int nparams, const char
     if (r == NULL && *st == TD_EUNAVAIL)
         conn_drop(c);
 out:
+    return r;
+}
+
+static uint64_t sql_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot holding `sql` on this session, else one to prepare it in: a free slot, or
+ * the least recently used one after DEALLOCATE (its name is ours, never user text). */
+static sql_entry *sql_cache_slot(td_pg_conn *c, const char *sql, uint64_t h, bool *hit)
+{
+    sql_entry *victim = &c->pc_sql[0];
+    char cmd[64];
+
+    for (size_t i = 0; i < TD_PG_SQL_CACHE; i++) {
+        sql_entry *e = &c->pc_sql[i];
+        if (e->sql != NULL && e->hash == h && strcmp(e->sql, sql) == 0) {
+            *hit = true;
+            return e;
+        }
+        if (victim->sql != NULL && (e->sql == NULL || e->used < victim->used))
+            victim = e;
+    }
+    *hit = false;
+    if (victim->sql != NULL) {
+        snprintf(cmd, sizeof cmd, "DEALLOCATE td_sql_%lu", victim->id);
+        PQclear(PQexec(c->pc_conn, cmd)); /* a failure leaves the session to result_check */
+        free(victim->sql);
+        victim->sql = NULL;
+    }
+    return victim;
+}
+
+PGresult *td_pg_exec_cached(td_pg_conn *c, const char *sql, int nparams, const char *const *values,
+                            td_status *st, char *err, size_t cap)
+{
+    uint64_t h = sql_hash(sql);
+    PGresult *r = NULL;
+    sql_entry *e;
+    char name[32];
+    bool hit;
+
+    if ((*st = conn_ensure(c, err, cap)) != TD_OK)
+        goto out;
+    e = sql_cache_slot(c, sql, h, &hit);
+    if (!hit) {
+        unsigned long id = ++c->pc_sql_next_id;
+        snprintf(name, sizeof name, "td_sql_%lu", id);
+        r = result_check(c, PQprepare(c->pc_conn, name, sql, nparams, NULL), "prepare sql", st, err,
+                         cap);
+        if (r == NULL)
+            goto out;
+        PQclear(r);
+        if ((e->sql = strdup(sql)) == NULL) {
+            /* Unknown to the cache yet prepared: the name is never reused, so it only
+             * occupies the session until it ends. */
+            *st = TD_ENOMEM;
+            set_err(err, cap, "sql cache: out of memory");
+            r = NULL;
+            goto out;
+        }
+        e->hash = h;
+        e->id = id;
+    }
+    e->used = ++c->pc_sql_clock;
+    snprintf(name, sizeof name, "td_sql_%lu", e->id);
+    r = result_check(c, PQexecPrepared(c->pc_conn, name, nparams, values, NULL, NULL, 0), "sql", st,
+                     err, cap);
+out:
+    if (r == NULL && *st == TD_EUNAVAIL) /* also after a failed conn_ensure: a no-op then */
+        conn_drop(c);
     return r;
 }
 

@@ -102,6 +102,13 @@ PGresult *td_pg_exec(td_pg_conn *c, const char *stmt, int nparams, const char *c
 PGresult *td_pg_exec_sql(td_pg_conn *c, const char *sql, int nparams, const char *const *values,
                          td_status *st, char *err, size_t err_cap);
 
+/* td_pg_exec_sql() for SQL that repeats: prepared on first use on this session and kept
+ * (an LRU of 32 statements per connection, dropped with the session), so a repeat skips
+ * parse and, once PostgreSQL settles on a generic plan, planning. For SQL whose best
+ * plan does not depend on the parameter values (see td_task_query.prepare). */
+PGresult *td_pg_exec_cached(td_pg_conn *c, const char *sql, int nparams, const char *const *values,
+                            td_status *st, char *err, size_t cap);
+
 /* Transactions. begin fails with TD_EUNAVAIL when the session cannot be established.
  * rollback is safe to call in any state (no-op when idle, TD_OK when the session is
  * gone since the server has rolled back). */

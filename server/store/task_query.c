@@ -59,6 +59,19 @@ static void sb_param(sbuf *b, int n)
 
 /* ---- helpers ---- */
 
+/* A function of the parameters only. In a query the server prepares once and runs with
+ * a generic plan (td_task_query.prepare) it is written as an InitPlan, "(SELECT f($n))",
+ * which runs once per execution; a bare call would run once per row there. */
+static void sb_const_open(sbuf *s, const td_task_query *q)
+{
+    sb_add(s, q->prepare ? "(SELECT " : "");
+}
+
+static void sb_const_close(sbuf *s, const td_task_query *q)
+{
+    sb_add(s, q->prepare ? ")" : "");
+}
+
 static bool word_byte(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
@@ -196,15 +209,21 @@ static td_status add_tags(build *b, char *const *tags, size_t n, const char *fie
     int p = add_value(b, lit);
     sb_add(&b->plain, " AND t.tag_keys ");
     sb_add(&b->plain, op);
-    sb_add(&b->plain, " td_lower_array(");
+    sb_add(&b->plain, " ");
+    sb_const_open(&b->plain, b->q);
+    sb_add(&b->plain, "td_lower_array(");
     sb_param(&b->plain, p);
     sb_add(&b->plain, "::text[])");
+    sb_const_close(&b->plain, b->q);
     sb_add(&b->index, b->index.len > 0 ? " AND " : "");
     sb_add(&b->index, "td_user_keys(t.user_id, t.tag_keys) ");
     sb_add(&b->index, op);
-    sb_add(&b->index, " td_user_keys($1, td_lower_array(");
+    sb_add(&b->index, " ");
+    sb_const_open(&b->index, b->q);
+    sb_add(&b->index, "td_user_keys($1, td_lower_array(");
     sb_param(&b->index, p);
     sb_add(&b->index, "::text[]))");
+    sb_const_close(&b->index, b->q);
     return TD_OK;
 }
 
@@ -252,15 +271,18 @@ static const order_info ORDERS[] = {
     [TD_TASK_ORDER_CREATED] = {"t.created_at", "timestamptz"},
     [TD_TASK_ORDER_UPDATED] = {"t.updated_at", "timestamptz"},
     [TD_TASK_ORDER_TITLE] = {"lower(t.title)", "text"},
-    [TD_TASK_ORDER_RELEVANCE] = {"ts_rank(t.search, td_search_query(", "real"},
+    [TD_TASK_ORDER_RELEVANCE] = {"ts_rank(t.search, ", "real"},
 };
 
-static void add_key(sbuf *s, td_task_order order, int search_param)
+static void add_key(sbuf *s, const td_task_query *q, int search_param)
 {
-    sb_add(s, ORDERS[order].expr);
-    if (order == TD_TASK_ORDER_RELEVANCE) {
+    sb_add(s, ORDERS[q->order].expr);
+    if (q->order == TD_TASK_ORDER_RELEVANCE) {
+        sb_const_open(s, q);
+        sb_add(s, "td_search_query(");
         sb_param(s, search_param);
         sb_add(s, "))");
+        sb_const_close(s, q);
     }
 }
 
@@ -299,7 +321,7 @@ static void add_order(sbuf *s, const td_task_query *q, int search_param, const c
     if (alias[0] != '\0')
         sb_add(s, "t.k");
     else
-        add_key(s, q->order, search_param);
+        add_key(s, q, search_param);
     sb_add(s, dir);
     sb_add(s, ", t.id");
     sb_add(s, dir);
@@ -325,7 +347,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     int limit_param;
     size_t walk_len;
     char *walk_where;
-    bool searching, probe;
+    bool searching, indexed, probe;
 
     memset(out, 0, sizeof(*out));
     *bad_field = NULL;
@@ -371,6 +393,15 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     }
     /* Best rank first when ascending: the SQL direction is inverted for RELEVANCE. */
     out->descending = out->order == TD_TASK_ORDER_RELEVANCE ? !r->descending : r->descending;
+
+    /* The plan (see task_query.h). All-of two or more tags: the GIN intersects posting
+     * lists, which leaves few rows unless the tags nearly always go together; a probe
+     * would walk 4000 rows for nothing (measured: 0-match pair on the 1M-task user 15-19
+     * ms vs 7 ms). */
+    indexed = r->n_tags_any > 0 || r->n_tags_all > 0 || searching;
+    probe = indexed && in->big_user && out->order != TD_TASK_ORDER_RELEVANCE && r->n_tags_all < 2;
+    out->strategy = !indexed ? TD_TASK_PLAN_WALK : probe ? TD_TASK_PLAN_PROBE : TD_TASK_PLAN_GIN;
+    out->prepare = out->strategy == TD_TASK_PLAN_GIN;
 
     /* WHERE: user, then filters in a fixed order. */
     sb_add(&b.where, "t.user_id = ");
@@ -419,13 +450,19 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (searching) {
         search_param = add_value(&b, r->search);
         /* Same idea for words: "user|lexeme" prefixes (0004), exact given the user. */
-        sb_add(&b.plain, " AND t.search @@ td_search_query(");
+        sb_add(&b.plain, " AND t.search @@ ");
+        sb_const_open(&b.plain, out);
+        sb_add(&b.plain, "td_search_query(");
         sb_param(&b.plain, search_param);
         sb_add(&b.plain, ")");
+        sb_const_close(&b.plain, out);
         sb_add(&b.index, b.index.len > 0 ? " AND " : "");
-        sb_add(&b.index, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, ");
+        sb_add(&b.index, "td_user_lexemes(t.user_id, t.search) @@ ");
+        sb_const_open(&b.index, out);
+        sb_add(&b.index, "td_user_search_query($1, ");
         sb_param(&b.index, search_param);
         sb_add(&b.index, ")");
+        sb_const_close(&b.index, out);
     }
     out->count_nparams = out->nparams;
 
@@ -443,7 +480,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     /* Keyset: strictly after the last row of the previous page, in SQL direction. */
     if (in->after_key != NULL) {
         sb_add(&keyset, " AND (");
-        add_key(&keyset, out->order, search_param);
+        add_key(&keyset, out, search_param);
         sb_add(&keyset, ", t.id) ");
         sb_add(&keyset, out->descending ? "<" : ">");
         sb_add(&keyset, " (");
@@ -461,14 +498,6 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         goto out;
     }
     limit_param = add_value(&b, limv);
-    /* All-of two or more tags: the GIN intersects posting lists, which leaves few rows
-     * unless the tags nearly always go together; a probe would walk 4000 rows for
-     * nothing (measured: 0-match pair on the 1M-task user 15-19 ms vs 7 ms). */
-    probe = b.index.len > 0 && in->big_user && out->order != TD_TASK_ORDER_RELEVANCE &&
-            r->n_tags_all < 2;
-    out->strategy = b.index.len == 0 ? TD_TASK_PLAN_WALK
-                    : probe          ? TD_TASK_PLAN_PROBE
-                                     : TD_TASK_PLAN_GIN;
     if (probe) {
         /* w: the user's first PROBE_ROWS rows in page order (within the completion
          * filter, which a partial index serves), each marked with whether it passes
@@ -478,7 +507,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
          * condition visible to the planner (GIN keys AND-ed with a priority or range
          * btree when that narrows a big user's bitmap). */
         sb_add(&sql, "WITH w AS MATERIALIZED (SELECT t.id, ");
-        add_key(&sql, out->order, search_param);
+        add_key(&sql, out, search_param);
         if ((walk_where = td_arena_alloc(a, walk_len + 1)) == NULL) {
             st = TD_ENOMEM;
             goto out;
@@ -516,7 +545,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (narrow)
         sb_add(&sql, "SELECT t.*, p.k FROM (");
     sb_add(&sql, narrow ? "SELECT t.id, " : "SELECT t.*, ");
-    add_key(&sql, out->order, search_param);
+    add_key(&sql, out, search_param);
     sb_add(&sql, " AS k FROM ");
     if (probe) {
         sb_add(&sql, "tasks t WHERE ");

@@ -104,6 +104,15 @@ typedef struct td_task_query {
     td_task_order order;
     td_task_query_plan strategy;
     bool descending; /* SQL direction of the key (RELEVANCE ascending = true) */
+    /* GIN plans: the plan's shape does not depend on the parameter values (the GIN keys
+     * are the only access path), so the caller prepares the SQL once per session
+     * (td_pg_exec_cached) and PostgreSQL runs a generic plan after five custom ones:
+     * no parse and no planning per page. Every function of the parameters is then an
+     * InitPlan "(SELECT f($n))", run once per execution; custom and generic plans see
+     * the same estimates, so the generic one wins on cost. WALK and PROBE pages stay
+     * custom-planned (PQexecParams): their plans depend on the user's size and the
+     * filter values. */
+    bool prepare;
     /* The search holds text but no word character ("%", "'", ".*"): no indexed word can
      * match it, so the answer is an empty page (never the unfiltered list). */
     bool matches_nothing;

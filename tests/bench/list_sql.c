@@ -169,6 +169,13 @@ int main(int argc, char **argv)
         if (f == NULL || v == NULL)
             return 1;
         write_sql(f, q.sql);
+        /* pgbench -M: how the server sends it (td_task_query.prepare) */
+        snprintf(path, sizeof(path), "%s/%s.mode", argv[1], c->name);
+        FILE *m = fopen(path, "w");
+        if (m == NULL)
+            return 1;
+        fputs(q.prepare ? "prepared\n" : "extended\n", m);
+        fclose(m);
         for (int k = 0; k < q.nparams; k++)
             fprintf(v, "p%d=%s\n", k + 1, q.values[k]);
         fclose(f);

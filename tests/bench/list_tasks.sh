@@ -9,8 +9,10 @@
 #   tests/bench/list_tasks.sh explain   EXPLAIN (ANALYZE, BUFFERS) of every combination
 #
 # Before timing, every combination runs once (warm-up: shared_buffers after a restart).
-# Method: pgbench -n -M extended (bind parameters + a custom plan per call, like the
-# server's PQexecParams), -c 8 -j 2, --log; p50/p99 from the per-transaction latencies.
+# Method: pgbench -n -M as the server sends the combination (list_sql writes <combo>.mode):
+# extended = bind parameters + a custom plan per call (the server's PQexecParams), or
+# prepared = once per session, then generic plans (GIN plans: td_pg_exec_cached);
+# -c 8 -j 2, --log; p50/p99 from the per-transaction latencies.
 # Targets: 10k user p99 <= 25 ms for every combination; 1M user p99 <= 25 ms for
 # index-backed filter/sort pages and <= 100 ms for ranked search (search_*_rank).
 # Knobs: LIST_DB_URL, LIST_BUILD (build dir with lib/libtd.a), LIST_T (seconds per combo,
@@ -23,7 +25,7 @@ B=${LIST_BUILD:-$ROOT/build-list}
 T=${LIST_T:-5}
 USERS=${LIST_USERS:-"user42 userbig"}
 ONLY=${LIST_ONLY:-.}
-MODE=${LIST_PGBENCH_MODE:-extended} # pgbench -M: extended (custom plan per call, like PQexecParams) | prepared
+MODE=${LIST_PGBENCH_MODE:-} # force pgbench -M for every combination (extended | prepared)
 WORK=$(mktemp -d /tmp/list_tasks.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -73,16 +75,17 @@ explain)
   done
   ;;
 pgbench)
-  printf '%-6s %-28s %9s %9s %9s %8s %s\n' user combo tps p50_ms p99_ms target verdict
+  printf '%-6s %-28s %-9s %9s %9s %9s %8s %s\n' user combo mode tps p50_ms p99_ms target verdict
   fail=0
   for u in $USERS; do
     gen_sql "$u" "$WORK/$u"
     while read -r c; do
       [[ $c =~ $ONLY ]] || continue
       mapfile -t dargs < <(vars_args "$WORK/$u/$c.vars")
-      pgbench -n -M "$MODE" -c 1 -t 3 "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" >/dev/null 2>&1 || true
+      mode=${MODE:-$(cat "$WORK/$u/$c.mode")}
+      pgbench -n -M "$mode" -c 1 -t 3 "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" >/dev/null 2>&1 || true
       rm -f "$WORK"/pgbench_log.*
-      out=$(cd "$WORK" && pgbench -n -M "$MODE" -c 8 -j 2 -T "$T" --log \
+      out=$(cd "$WORK" && pgbench -n -M "$mode" -c 8 -j 2 -T "$T" --log \
               --log-prefix=pgbench_log "${dargs[@]}" -f "$WORK/$u/$c.sql" "$URL" 2>&1) || {
         echo "$u $c: pgbench failed"; echo "$out" | tail -5; fail=1; continue; }
       tps=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3; exit}')
@@ -93,7 +96,7 @@ pgbench)
              printf "%.2f %.2f\n", a[i50]/1000, a[i99]/1000}')
       verdict=PASS
       awk -v p="$p99" -v t="$target" 'BEGIN{exit !(p > t)}' && { verdict=FAIL; fail=1; }
-      printf '%-6s %-28s %9s %9s %9s %8s %s\n' "${u:0:6}" "$c" "$tps" "$p50" "$p99" "$target" "$verdict"
+      printf '%-6s %-28s %-9s %9s %9s %9s %8s %s\n' "${u:0:6}" "$c" "$mode" "$tps" "$p50" "$p99" "$target" "$verdict"
     done <"$WORK/$u/combos.txt"
   done
   exit $fail

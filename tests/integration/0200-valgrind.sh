@@ -29,7 +29,7 @@ def run():
               "--errors-for-leak-kinds=definite", "--error-exitcode=99", "--track-fds=no",
               "--num-callers=30", "--log-file=" + vlog]
     srv = T.Server(prefix=prefix, name="valgrind-server",
-                   env={"TODO_GRPC_THREADS": "4", "TODO_RATE_LIMIT_RPS": "50",
+                   env={"TODO_GRPC_THREADS": "4", "TODO_RATE_LIMIT_RPS": "50", "TODO_DB_POOL_SIZE": "2",
                         "TODO_MAX_MESSAGE_BYTES": "262144", "TODO_SHUTDOWN_GRACE_MS": "3000"})
     srv.start(timeout=60)
     ch = srv.channel()
@@ -55,6 +55,24 @@ def run():
     T.check("GetTask OK (pipelined read)", r.code == C.OK, repr(r))
     r = T.unary(ch, T.GET_TASK, {"id": "00000000-0000-4000-8000-000000000000"}, metadata=tok, timeout=30)
     T.check("GetTask of a missing id -> NOT_FOUND", r.code == C.NOT_FOUND, repr(r))
+    # ListTasks tag/search pages: prepared per session and kept in an LRU of 32 per
+    # connection (2 here), so 36 shapes fill and evict it; repeats run generic plans.
+    bad, calls = [], 0
+    listers = [T.bearer(T.token("vg-list-%d" % i)) for i in range(3)]  # 16 calls each: < 50 rps
+    for order in ("DUE", "PRIORITY", "CREATED", "UPDATED", "TITLE", "RELEVANCE"):
+        for completion in ("", "COMPLETION_FILTER_OPEN", "COMPLETION_FILTER_COMPLETED"):
+            for prio in ([], ["PRIORITY_HIGH"]):
+                req = {"order_by": "TASK_ORDER_BY_" + order, "priorities": prio}
+                req.update({"search": "valgrind"} if order == "RELEVANCE" else {"tags_any": ["vg"]})
+                if completion:
+                    req["completion"] = completion
+                for _ in range(2 if prio else 1):
+                    calls += 1
+                    r = T.unary(ch, "/todo.v1.TaskService/ListTasks", req,
+                                metadata=listers[calls % 3], timeout=30)
+                    if r.code != C.OK:
+                        bad.append("%s: %s" % (req, r.code))
+    T.check("36 prepared ListTasks shapes OK", not bad, "; ".join(bad[:3]))
     futs = [T.unary_future(ch, T.GET_TASK, {"id": tid}, metadata=tok, timeout=0.002 * (i % 5 + 1))
             for i in range(40)]
     codes = {T.future_result(f).code for f in futs}

@@ -4,7 +4,9 @@
 Filter by priority; sort by due ascending (no-due last) and by the other keys with the id
 tie-breaker; search by tag name and by title prefix ("gro" finds "Groceries"); SQL/regex
 metacharacters in the search are plain text (no error, no match explosion); page_size
-default/limits; tampered or mismatched page_token -> INVALID_ARGUMENT.
+default/limits; tampered or mismatched page_token -> INVALID_ARGUMENT; tag/search pages
+(prepared per session, generic plans) exact across repeats, cache evictions and killed
+sessions.
 """
 import base64
 import datetime
@@ -205,6 +207,79 @@ def page_tokens(srv):
             r.code == TT.INVALID or (r.code == OK and not r.response.tasks), TT.res(r))
 
 
+def prepared_pages(srv):
+    """Tag/search pages are prepared once per PostgreSQL session (an LRU of 32) and run
+    with generic plans after five executions: every repeat, every parameter value, more
+    shapes than the cache holds, and sessions killed in between give the exact rows."""
+    u = TT.User(srv)
+    tags = ["alpha", "beta", "gamma"]
+    prios = ["PRIORITY_LOW", "PRIORITY_MEDIUM", "PRIORITY_HIGH", "PRIORITY_URGENT"]
+    words = ["report", "groceries", "budget"]
+    tasks = {}
+    for i in range(36):
+        tt = [tags[i % 3]] + ([tags[(i + 1) % 3]] if i % 4 == 0 else [])
+        t = u.create_ok("%s item %d" % (words[i % 3], i), tags=tt, priority=prios[i % 4])
+        done = i % 5 == 0
+        if done:
+            u.must("CompleteTask", {"id": t.id})
+        tasks[t.id] = dict(tags=set(tt), prio=prios[i % 4], word=words[i % 3], done=done)
+
+    def expected(tag=None, word=None, prio=None, completion=None):
+        return {i for i, t in tasks.items()
+                if (tag is None or tag in t["tags"]) and (word is None or word == t["word"])
+                and (prio is None or t["prio"] == prio)
+                and (completion != "COMPLETION_FILTER_OPEN" or not t["done"])
+                and (completion != "COMPLETION_FILTER_COMPLETED" or t["done"])}
+
+    orders = ["TASK_ORDER_BY_DUE", "TASK_ORDER_BY_PRIORITY", "TASK_ORDER_BY_CREATED",
+              "TASK_ORDER_BY_UPDATED", "TASK_ORDER_BY_TITLE", "TASK_ORDER_BY_RELEVANCE"]
+    completions = [None, "COMPLETION_FILTER_OPEN", "COMPLETION_FILTER_COMPLETED"]
+    bad = []
+    shapes = 0
+
+    def probe(order, completion, prio, value, rounds):
+        search = order == "TASK_ORDER_BY_RELEVANCE"
+        req = dict(order_by=order, page_size=100)
+        if search:
+            req["search"] = value
+        else:
+            req["tags_any"] = [value]
+        if completion:
+            req["completion"] = completion
+        if prio:
+            req["priorities"] = [prio]
+        want = expected(word=value if search else None, tag=None if search else value,
+                        prio=prio, completion=completion)
+        for _ in range(rounds):
+            r = u.list(**req)
+            got = {t.id for t in r.response.tasks} if r.code == OK else None
+            if got != want:
+                bad.append("%s: %s" % (req, TT.res(r) if r.code != OK else
+                                       "%d rows, want %d" % (len(got), len(want))))
+                return
+
+    for order in orders:
+        for completion in completions:
+            for prio in (None, "PRIORITY_HIGH"):
+                shapes += 1
+                for value in (words if order == "TASK_ORDER_BY_RELEVANCE" else tags)[:2]:
+                    probe(order, completion, prio, value, 7)
+    T.check("%d tag/search shapes x 2 values x 7 runs (custom, then generic plans; more "
+            "shapes than the 32 the session keeps): exact rows" % shapes, not bad and shapes > 32,
+            "; ".join(bad[:3]))
+    n = TT.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND application_name = 'todo'")
+    T.log("terminated %s server sessions" % n)
+    bad.clear()
+    T.wait_until(lambda: u.list(tags_any=["alpha"]).code == OK, 10)
+    for order in orders[:3]:
+        probe(order, None, None, "beta", 7)
+    probe("TASK_ORDER_BY_RELEVANCE", None, None, "budget", 7)
+    T.check("after the server's sessions were killed, prepared pages are re-prepared: "
+            "exact rows", not bad, "; ".join(bad[:3]))
+
+
 def run():
     srv = TT.start_server()
     TT.section("filter by priority", priority_filter, srv)
@@ -212,6 +287,10 @@ def run():
     TT.section("search", search, srv)
     TT.section("page tokens", page_tokens, srv)
     srv.stop()
+    # One pooled session: every shape goes through the same statement cache (evictions).
+    one = TT.start_server("server-pool1", TODO_DB_POOL_SIZE="1")
+    TT.section("prepared tag/search pages", prepared_pages, one)
+    one.stop()
 
 
 if __name__ == "__main__":

@@ -101,17 +101,20 @@ START_TEST(relevance)
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_RELEVANCE); /* default when searching */
     ck_assert(Q.descending);                            /* best first */
     ck_assert_ptr_nonnull(
-        strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $2)"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "(ts_rank(t.search, td_search_query($2)), t.id) < "
-                                        "($3::real, $4::uuid)"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)) DESC, "
-                                        "t.id DESC LIMIT $5"));
+        strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, "
+                      "$2))"));
+    /* prepared (generic plans): functions of parameters are InitPlans, never per row */
+    ck_assert(Q.prepare);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "(ts_rank(t.search, (SELECT td_search_query($2))), "
+                                        "t.id) < ($3::real, $4::uuid)"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))) "
+                                        "DESC, t.id DESC LIMIT $5"));
     ck_assert_str_eq(Q.values[1], "gro");
     r.descending = true; /* worst first */
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert(!Q.descending);
     ck_assert_ptr_nonnull(
-        strstr(Q.sql, "ORDER BY ts_rank(t.search, td_search_query($2)), t.id LIMIT"));
+        strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))), t.id LIMIT"));
     /* explicit order with search: search filters, the key sorts */
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
@@ -172,13 +175,11 @@ START_TEST(all_filters_and_count)
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.completed_at IS NULL"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.priority = ANY($2::smallint[])"));
     ck_assert_str_eq(Q.values[1], "{1,4}");
-    ck_assert_ptr_nonnull(strstr(
-        Q.sql,
-        "td_user_keys(t.user_id, t.tag_keys) && td_user_keys($1, td_lower_array($3::text[]))"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) && (SELECT "
+                                        "td_user_keys($1, td_lower_array($3::text[])))"));
     ck_assert_str_eq(Q.values[2], "{\"Work\",\"Ho\\\"me\"}");
-    ck_assert_ptr_nonnull(strstr(
-        Q.sql,
-        "td_user_keys(t.user_id, t.tag_keys) @> td_user_keys($1, td_lower_array($4::text[]))"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) @> (SELECT "
+                                        "td_user_keys($1, td_lower_array($4::text[])))"));
     ck_assert_str_eq(Q.values[3], "{\"a\\\\b\"}");
     ck_assert_ptr_nonnull(
         strstr(Q.sql, "t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity'"));
@@ -191,8 +192,8 @@ START_TEST(all_filters_and_count)
         strstr(Q.sql, "t.created_at >= $7::timestamptz AND t.created_at < $8::timestamptz"));
     ck_assert_ptr_nonnull(
         strstr(Q.sql, "t.updated_at >= $9::timestamptz AND t.updated_at < $10::timestamptz"));
-    ck_assert_ptr_nonnull(
-        strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11)"));
+    ck_assert_ptr_nonnull(strstr(
+        Q.sql, "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, $11))"));
     ck_assert_int_eq(Q.count_nparams, 11);
     ck_assert_int_eq(Q.nparams, 14);
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
@@ -205,9 +206,11 @@ START_TEST(all_filters_and_count)
     ck_assert_str_eq(
         Q.count_sql,
         "SELECT count(*) FROM tasks t WHERE "
-        "td_user_keys(t.user_id, t.tag_keys) && td_user_keys($1, td_lower_array($3::text[])) AND "
-        "td_user_keys(t.user_id, t.tag_keys) @> td_user_keys($1, td_lower_array($4::text[])) AND "
-        "td_user_lexemes(t.user_id, t.search) @@ td_user_search_query($1, $11) "
+        "td_user_keys(t.user_id, t.tag_keys) && (SELECT td_user_keys($1, "
+        "td_lower_array($3::text[]))) AND "
+        "td_user_keys(t.user_id, t.tag_keys) @> (SELECT td_user_keys($1, "
+        "td_lower_array($4::text[]))) AND "
+        "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, $11)) "
         "AND (t.user_id || '') = $1 AND t.completed_at IS NULL AND t.priority = "
         "ANY($2::smallint[]) "
         "AND t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity' AND t.due_sort < "
@@ -242,6 +245,7 @@ START_TEST(plan_choice)
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_WALK);
+    ck_assert(!Q.prepare); /* custom plans: the best one depends on the values */
     ck_assert_ptr_null(strstr(Q.sql, "WITH"));
     ck_assert_ptr_null(strstr(Q.sql, "(t.user_id || '')"));
     r.n_tags_any = 1;
@@ -250,11 +254,14 @@ START_TEST(plan_choice)
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
     ck_assert_str_eq(Q.sql, "SELECT " COLS ", t.k::text FROM (SELECT t.*, t.due_sort AS k FROM "
                             "tasks t WHERE td_user_keys(t.user_id, t.tag_keys) && "
-                            "td_user_keys($1, td_lower_array($2::text[])) AND "
+                            "(SELECT td_user_keys($1, td_lower_array($2::text[]))) AND "
                             "(t.user_id || '') = $1 "
                             "ORDER BY t.due_sort, t.id LIMIT $3) t ORDER BY t.k, t.id");
+    ck_assert(Q.prepare);
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    ck_assert(!Q.prepare);
+    ck_assert_ptr_null(strstr(Q.sql, "(SELECT td_"));
     r.n_tags_all = 1; /* one all-of name: as selective as any-of */
     r.tags_all = work;
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
