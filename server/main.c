@@ -171,8 +171,10 @@ static int serve(server_app *app)
     app->reflection = td_reflection_new_embedded(err, sizeof(err));
     /* The pool is created after migrating: its connections prepare statements at once. */
     size_t pool = app->cfg.db_pool_size > 0 ? (size_t)app->cfg.db_pool_size : (size_t)threads;
+    /* List pages are CPU-bound on the database (store.h): about two per core. */
+    size_t lists = app->cfg.db_list_conns > 0 ? (size_t)app->cfg.db_list_conns : 2 * (size_t)ncpu;
     app->store =
-        td_store_new(app->cfg.database_url, pool, (size_t)app->cfg.db_read_conns,
+        td_store_new(app->cfg.database_url, pool, lists, (size_t)app->cfg.db_read_conns,
                      (const unsigned char *)app->cfg.jwt_secret,
                      app->cfg.jwt_secret ? strlen(app->cfg.jwt_secret) : 0, err, sizeof(err));
     if (app->store == NULL) {

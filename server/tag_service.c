@@ -157,7 +157,7 @@ static td_status list_tags(td_rpc_call *call, const ProtobufCMessage *req_msg,
         }
         have_cursor = true;
     }
-    if ((conn = td_store_acquire(store, call)) == NULL) {
+    if ((conn = td_store_acquire_list(store, call)) == NULL) {
         st = TD_EUNAVAIL;
         goto out;
     }
@@ -180,7 +180,7 @@ static td_status list_tags(td_rpc_call *call, const ProtobufCMessage *req_msg,
     }
 out:
     if (conn != NULL)
-        td_store_release(store, conn);
+        td_store_release_list(store, conn);
     return st;
 }
 

@@ -244,7 +244,7 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
         goto out;
     }
 
-    if ((conn = td_store_acquire(store, call)) == NULL) {
+    if ((conn = td_store_acquire_list(store, call)) == NULL) {
         st = TD_EUNAVAIL;
         goto out;
     }
@@ -310,7 +310,7 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
 out:
     PQclear(cr);
     PQclear(r);
-    td_store_release(store, conn);
+    td_store_release_list(store, conn);
     return st;
 }
 

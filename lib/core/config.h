@@ -18,6 +18,7 @@ typedef struct td_config {
     char *metrics_addr;  /* TODO_METRICS_ADDR, default 127.0.0.1:9464; "off" -> NULL */
     char *database_url;  /* TODO_DATABASE_URL, default postgresql://todo@127.0.0.1:5433/todo */
     int db_pool_size;    /* TODO_DB_POOL_SIZE, default 0 = one per gRPC thread (1..256) */
+    int db_list_conns;   /* TODO_DB_LIST_CONNECTIONS, default 0 = 2 x usable cores (1..256) */
     int db_read_conns;   /* TODO_DB_READ_CONNECTIONS, default 4 pipelined read sessions, 0 = off */
     char *redis_url;     /* TODO_REDIS_URL, default redis://127.0.0.1:6380/0 */
     char *kafka_brokers; /* TODO_KAFKA_BROKERS, default 127.0.0.1:9092 */

@@ -69,7 +69,7 @@ static td_status registry_build(td_store *s)
     return TD_OK;
 }
 
-td_store *td_store_new(const char *db_url, size_t pool_size, size_t read_conns,
+td_store *td_store_new(const char *db_url, size_t pool_size, size_t list_size, size_t read_conns,
                        const unsigned char *secret, size_t secret_len, char *err, size_t err_cap)
 {
     td_store *s = calloc(1, sizeof(*s));
@@ -100,6 +100,9 @@ td_store *td_store_new(const char *db_url, size_t pool_size, size_t read_conns,
     s->pool = td_pg_pool_new(db_url, pool_size, s->stmts, s->nstmts, err, err_cap);
     if (s->pool == NULL)
         goto fail;
+    s->lists = td_pg_pool_new(db_url, list_size, s->stmts, s->nstmts, err, err_cap);
+    if (s->lists == NULL)
+        goto fail;
     if (read_conns > 0) {
         s->reads = td_pg_async_new(db_url, s->stmts, s->nstmts, read_conns,
                                    TD_STORE_READ_TIMEOUT_MS, err, err_cap);
@@ -117,6 +120,7 @@ void td_store_destroy(td_store *s)
     if (s == NULL)
         return;
     td_pg_async_destroy(s->reads);
+    td_pg_pool_destroy(s->lists);
     td_pg_pool_destroy(s->pool);
     free(s->stmts);
     memset(s->page_key, 0, sizeof(s->page_key));
@@ -137,7 +141,7 @@ void td_store_stop_reads(void *store)
     td_pg_async_stop(s->reads);
 }
 
-td_pg_conn *td_store_acquire(td_store *s, td_rpc_call *call)
+static td_pg_conn *acquire_from(td_pg_pool *pool, td_rpc_call *call)
 {
     td_status st = TD_OK;
     int64_t left = td_rpc_call_deadline_left_ms(call);
@@ -150,7 +154,7 @@ td_pg_conn *td_store_acquire(td_store *s, td_rpc_call *call)
     }
     if (left < wait_ms)
         wait_ms = (int)left;
-    c = td_pg_pool_acquire(s->pool, wait_ms, &st);
+    c = td_pg_pool_acquire(pool, wait_ms, &st);
     if (c == NULL) {
         if (left <= ACQUIRE_DEFAULT_MS)
             td_rpc_call_fail(call, TD_EDEADLINE, "deadline exceeded waiting for the database");
@@ -162,10 +166,26 @@ td_pg_conn *td_store_acquire(td_store *s, td_rpc_call *call)
     return c;
 }
 
+td_pg_conn *td_store_acquire(td_store *s, td_rpc_call *call)
+{
+    return acquire_from(s->pool, call);
+}
+
+td_pg_conn *td_store_acquire_list(td_store *s, td_rpc_call *call)
+{
+    return acquire_from(s->lists, call);
+}
+
 void td_store_release(td_store *s, td_pg_conn *conn)
 {
     if (s != NULL && conn != NULL)
         td_pg_pool_release(s->pool, conn);
+}
+
+void td_store_release_list(td_store *s, td_pg_conn *conn)
+{
+    if (s != NULL && conn != NULL)
+        td_pg_pool_release(s->lists, conn);
 }
 
 td_status td_store_fail(td_rpc_call *call, td_status st, const char *what, const char *pg_err)

@@ -21,7 +21,10 @@ typedef struct combo {
     const char *after_key; /* keyset position for a page > 1, or NULL */
 } combo;
 
-static Google__Protobuf__Timestamp T_NOW, T_P7, T_M30, T_M7;
+static Google__Protobuf__Timestamp T_NOW = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+                                   T_P7 = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+                                   T_M30 = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+                                   T_M7 = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 static char *TAG_WORK[] = {"Work"};
 static char *TAG_3[] = {"Work", "home", "PETS"};
 static char *TAG_RARE[] = {"Work", "Home"}; /* never together in gen_tasks.sql */
@@ -118,6 +121,33 @@ static void write_sql(FILE *f, const char *sql)
     fputs(";\n", f);
 }
 
+/* OUTDIR/NAME.bin: the request as one gRPC message frame (flag 0, big-endian length),
+ * the body `list_tasks.sh grpc` sends with h2load. Page-2 combinations have none (their
+ * position is a raw keyset value here, not a page token). */
+static int write_frame(const char *dir, const char *name, const Todo__V1__ListTasksRequest *r)
+{
+    char path[4096];
+    size_t n = todo__v1__list_tasks_request__get_packed_size(r);
+    uint8_t *buf = malloc(n + 5);
+    FILE *f;
+    int rc = -1;
+    snprintf(path, sizeof(path), "%s/%s.bin", dir, name);
+    if (buf == NULL || (f = fopen(path, "wb")) == NULL)
+        goto out;
+    buf[0] = 0;
+    buf[1] = (uint8_t)(n >> 24);
+    buf[2] = (uint8_t)(n >> 16);
+    buf[3] = (uint8_t)(n >> 8);
+    buf[4] = (uint8_t)n;
+    todo__v1__list_tasks_request__pack(r, buf + 5);
+    rc = fwrite(buf, 1, n + 5, f) == n + 5 ? 0 : -1;
+    if (fclose(f) != 0)
+        rc = -1;
+out:
+    free(buf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     char path[4096];
@@ -169,6 +199,8 @@ int main(int argc, char **argv)
         if (f == NULL || v == NULL)
             return 1;
         write_sql(f, q.sql);
+        if (c->after_key == NULL && write_frame(argv[1], c->name, &r) != 0)
+            return 1;
         /* pgbench -M: how the server sends it (td_task_query.prepare) */
         snprintf(path, sizeof(path), "%s/%s.mode", argv[1], c->name);
         FILE *m = fopen(path, "w");

@@ -7,6 +7,8 @@
 #   tests/bench/list_tasks.sh pgbench   every combination via pgbench (the exact SQL the
 #                                       server sends, from tests/bench/list_sql.c)
 #   tests/bench/list_tasks.sh explain   EXPLAIN (ANALYZE, BUFFERS) of every combination
+#   tests/bench/list_tasks.sh grpc      every first-page combination through todo-server
+#                                       (h2load, 8 connections; needs nghttp2-client)
 #
 # Before timing, every combination runs once (warm-up: shared_buffers after a restart).
 # Method: pgbench -n -M as the server sends the combination (list_sql writes <combo>.mode):
@@ -101,5 +103,72 @@ pgbench)
   done
   exit $fail
   ;;
-*) sed -n '2,20p' "$0"; exit 2 ;;
+grpc)
+  # The same combinations through todo-server: h2load, 8 connections of one stream each
+  # (8 concurrent clients), one fixed request per combination as that user; the server,
+  # PostgreSQL and h2load share the machine as pgbench and PostgreSQL do above. gRPC
+  # statuses come from the server's td_rpc_calls_total (h2load sees only HTTP 200).
+  SERVER=${TD_SERVER_BIN:-$B/server/todo-server}
+  H2LOAD=${H2LOAD:-h2load}
+  GRPCURL=${GRPCURL:-$(command -v grpcurl || echo /root/go/bin/grpcurl)}
+  command -v "$H2LOAD" >/dev/null || { echo "h2load not found (apt-get install nghttp2-client)" >&2; exit 2; }
+  SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  read -r PORT MPORT < <(python3 -c 'import socket
+a = socket.socket(); a.bind(("127.0.0.1", 0)); b = socket.socket(); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+  METHOD=/todo.v1.TaskService/ListTasks
+  TODO_GRPC_ADDR=127.0.0.1:$PORT TODO_METRICS_ADDR=127.0.0.1:$MPORT TODO_DATABASE_URL=$URL \
+  TODO_JWT_SECRET=$SECRET TODO_RATE_LIMIT_RPS=0 TODO_LOG_LEVEL=warn TODO_MIGRATE_ON_START=false \
+    "$SERVER" serve >"$WORK/server.log" 2>&1 &
+  SRV=$!
+  trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
+  for _ in $(seq 100); do
+    "$GRPCURL" -plaintext -max-time 1 "127.0.0.1:$PORT" grpc.health.v1.Health/Check >/dev/null 2>&1 && break
+    kill -0 $SRV 2>/dev/null || { tail "$WORK/server.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  ok_calls() { # the server's count of OK (code 0) ListTasks calls, once no call is active
+    local text
+    for _ in $(seq 100); do
+      text=$(curl -s "http://127.0.0.1:$MPORT/metrics")
+      grep -q '^td_rpc_active_calls 0$' <<<"$text" && break
+      sleep 0.05
+    done
+    awk -v m="method=\"$METHOD\"" 'index($0, m) && index($0, "code=\"0\"") {s += $2}
+                                     END {print s + 0}' <<<"$text"
+  }
+  printf '%-6s %-28s %9s %9s %9s %9s %8s %s\n' user combo pages/s p50_ms p99_ms target verdict status
+  fail=0
+  for u in $USERS; do
+    gen_sql "$u" "$WORK/$u"
+    tok=$(TODO_JWT_SECRET=$SECRET "$SERVER" mint-token --sub "$u" --ttl 86400)
+    while read -r c; do
+      [[ $c =~ $ONLY && -f $WORK/$u/$c.bin ]] || continue
+      h=(-d "$WORK/$u/$c.bin" -H 'content-type: application/grpc' -H 'te: trailers'
+         -H "authorization: Bearer $tok")
+      "$H2LOAD" -t 1 -c 8 -m 1 -n 24 "${h[@]}" "http://127.0.0.1:$PORT$METHOD" >/dev/null 2>&1 # warm-up
+      before=$(ok_calls)
+      rm -f "$WORK/h2.log" # h2load appends
+      out=$("$H2LOAD" -t 2 -c 8 -m 1 -D "$T" "${h[@]}" --log-file="$WORK/h2.log" \
+              "http://127.0.0.1:$PORT$METHOD" 2>&1) || { echo "$u $c: h2load failed"; fail=1; continue; }
+      after=$(ok_calls)
+      [[ -n ${LIST_KEEP:-} ]] && cp "$WORK/h2.log" "$LIST_KEEP.$u.$c.log" && echo "$out" >"$LIST_KEEP.$u.$c.out"
+      succ=$(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^succeeded/) print $i}' <<<"$out")
+      rps=$(awk '/^finished in/ {gsub(",", ""); print int($4)}' <<<"$out")
+      status=ok
+      [[ $(( after - before )) -ge ${succ:-0} && ${succ:-0} -gt 0 ]] ||
+        { status="server OK $(( after - before )) < h2load $succ"; fail=1; }
+      target=25
+      if [ "$u" != user42 ] && [[ $c == search_*_rank ]]; then target=100; fi
+      read -r p50 p99 < <(awk '{print $3}' "$WORK/h2.log" | sort -n |
+        awk '{a[NR]=$1} END {i50=int(NR*0.50); i99=int(NR*0.99); if(i50<1)i50=1; if(i99<1)i99=1;
+             printf "%.2f %.2f\n", a[i50]/1000, a[i99]/1000}')
+      verdict=PASS
+      awk -v p="$p99" -v t="$target" 'BEGIN{exit !(p > t)}' && { verdict=FAIL; fail=1; }
+      printf '%-6s %-28s %9s %9s %9s %9s %8s %s\n' "${u:0:6}" "$c" "$rps" "$p50" "$p99" "$target" "$verdict" "$status"
+    done <"$WORK/$u/combos.txt"
+  done
+  exit $fail
+  ;;
+*) sed -n '2,24p' "$0"; exit 2 ;;
 esac

@@ -73,6 +73,7 @@ START_TEST(defaults)
     ck_assert_str_eq(c.metrics_addr, "127.0.0.1:9464");
     ck_assert_str_eq(c.database_url, "postgresql://todo@127.0.0.1:5433/todo");
     ck_assert_int_eq(c.db_pool_size, 0);
+    ck_assert_int_eq(c.db_list_conns, 0);
     ck_assert_int_eq(c.db_read_conns, 4);
     ck_assert_str_eq(c.redis_url, "redis://127.0.0.1:6380/0");
     ck_assert_str_eq(c.kafka_brokers, "127.0.0.1:9092");
@@ -110,6 +111,7 @@ START_TEST(good_values)
         {"TODO_DATABASE_URL", "postgres://u:p@db:5432/x"},
         {"TODO_DB_POOL_SIZE", "16"},
         {"TODO_DB_READ_CONNECTIONS", "0"},
+        {"TODO_DB_LIST_CONNECTIONS", "3"},
         {"TODO_REDIS_URL", "redis://r:6379/1"},
         {"TODO_KAFKA_BROKERS", "k1:9092,[::1]:9093,10.0.0.3:9094"},
         {"TODO_JWT_SECRET", "0123456789abcdef0123456789abcdef"},
@@ -137,6 +139,7 @@ START_TEST(good_values)
     ck_assert_str_eq(c.database_url, "postgres://u:p@db:5432/x");
     ck_assert_int_eq(c.db_pool_size, 16);
     ck_assert_int_eq(c.db_read_conns, 0);
+    ck_assert_int_eq(c.db_list_conns, 3);
     ck_assert_str_eq(c.redis_url, "redis://r:6379/1");
     ck_assert_str_eq(c.kafka_brokers, "k1:9092,[::1]:9093,10.0.0.3:9094");
     ck_assert_str_eq(c.jwt_secret, "0123456789abcdef0123456789abcdef");
@@ -222,6 +225,8 @@ START_TEST(bad_values)
     expect_bad("TODO_DB_POOL_SIZE", "257", NULL);
     expect_bad("TODO_DB_READ_CONNECTIONS", "65", NULL);
     expect_bad("TODO_DB_READ_CONNECTIONS", "-1", NULL);
+    expect_bad("TODO_DB_LIST_CONNECTIONS", "257", NULL);
+    expect_bad("TODO_DB_LIST_CONNECTIONS", "x", NULL);
     expect_bad("TODO_GRPC_THREADS", "abc", NULL);
     expect_bad("TODO_GRPC_THREADS", "99999999999999999999999", NULL);
     expect_bad("TODO_MAX_MESSAGE_BYTES", "1023", "1024..67108864");
@@ -304,14 +309,14 @@ START_TEST(help_table)
     td_config_print_help(f);
     fclose(f);
     static const char *names[] = {
-        "TODO_GRPC_ADDR",         "TODO_HTTP_ADDR",          "TODO_METRICS_ADDR",
-        "TODO_DATABASE_URL",      "TODO_DB_POOL_SIZE",       "TODO_REDIS_URL",
-        "TODO_KAFKA_BROKERS",     "TODO_JWT_SECRET",         "TODO_JWT_PUBLIC_KEY_FILE",
-        "TODO_JWT_ISSUER",        "TODO_JWT_AUDIENCE",       "TODO_JWT_LEEWAY_SECONDS",
-        "TODO_TLS_CERT_FILE",     "TODO_TLS_KEY_FILE",       "TODO_TLS_CLIENT_CA_FILE",
-        "TODO_GRPC_THREADS",      "TODO_MAX_MESSAGE_BYTES",  "TODO_RATE_LIMIT_RPS",
-        "TODO_SHUTDOWN_GRACE_MS", "TODO_HEALTH_INTERVAL_MS", "TODO_LOG_LEVEL",
-        "TODO_MIGRATE_ON_START",  "TODO_DB_READ_CONNECTIONS"};
+        "TODO_GRPC_ADDR",         "TODO_HTTP_ADDR",           "TODO_METRICS_ADDR",
+        "TODO_DATABASE_URL",      "TODO_DB_POOL_SIZE",        "TODO_REDIS_URL",
+        "TODO_KAFKA_BROKERS",     "TODO_JWT_SECRET",          "TODO_JWT_PUBLIC_KEY_FILE",
+        "TODO_JWT_ISSUER",        "TODO_JWT_AUDIENCE",        "TODO_JWT_LEEWAY_SECONDS",
+        "TODO_TLS_CERT_FILE",     "TODO_TLS_KEY_FILE",        "TODO_TLS_CLIENT_CA_FILE",
+        "TODO_GRPC_THREADS",      "TODO_MAX_MESSAGE_BYTES",   "TODO_RATE_LIMIT_RPS",
+        "TODO_SHUTDOWN_GRACE_MS", "TODO_HEALTH_INTERVAL_MS",  "TODO_LOG_LEVEL",
+        "TODO_MIGRATE_ON_START",  "TODO_DB_READ_CONNECTIONS", "TODO_DB_LIST_CONNECTIONS"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         ck_assert_msg(strstr(buf, names[i]) != NULL, "%s missing from help", names[i]);
     ck_assert_ptr_nonnull(strstr(buf, "127.0.0.1:50051"));
