@@ -74,6 +74,11 @@ for i in tasks_user_due_idx tasks_user_lexemes_idx tasks_user_tag_keys_idx tasks
     [ "$n" = 1 ] || fail "index $i missing"
 done
 
+# The ListTasks GIN indexes take entries directly (0006): no pending list for scans to read.
+n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_class WHERE relname IN
+      ('tasks_user_lexemes_idx', 'tasks_user_tag_keys_idx') AND 'fastupdate=off' = ANY(reloptions)")
+[ "$n" = 2 ] || fail "GIN indexes still use a pending list ($n of 2 have fastupdate=off)"
+
 # The schema works end to end: generated columns, prefix search, unique per-user rows.
 out=$(psql "$URL" -qAt -v ON_ERROR_STOP=1 <<'SQL'
 INSERT INTO tasks (user_id, title, tags, due_date, time_zone, revision)
