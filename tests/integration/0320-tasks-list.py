@@ -8,6 +8,7 @@ default/limits; tampered or mismatched page_token -> INVALID_ARGUMENT; tag/searc
 (prepared per session, generic plans) exact across repeats, cache evictions and killed
 sessions.
 """
+import concurrent.futures
 import base64
 import datetime
 
@@ -280,6 +281,35 @@ def prepared_pages(srv):
             "exact rows", not bad, "; ".join(bad[:3]))
 
 
+def list_pool(srv):
+    """With one list connection, concurrent pages queue for it (all exact) while
+    CreateTasks go through the other pool."""
+    u = TT.User(srv)
+    for i in range(20):
+        u.create_ok("queued %d" % i, tags=["q"])
+    bad = []
+
+    def lister(_):
+        for _ in range(10):
+            r = u.list(tags_any=["q"], page_size=100)
+            if r.code != OK or len(r.response.tasks) < 20:
+                bad.append(TT.res(r) if r.code != OK else "%d rows" % len(r.response.tasks))
+
+    def writer(k):
+        for i in range(10):
+            r = u.create("written %d-%d" % (k, i), tags=["w"])
+            if r.code != OK:
+                bad.append("create: " + TT.res(r))
+
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        futs = [ex.submit(lister, k) for k in range(8)] + [ex.submit(writer, k) for k in range(4)]
+        for f in futs:
+            f.result(timeout=60)
+    T.check("8 listers on 1 list connection + 4 writers: every call OK, pages complete",
+            not bad, "; ".join(bad[:3]))
+    T.check("all 40 concurrent creates stored", len(u.ids(tags_any=["w"])) == 40)
+
+
 def run():
     srv = TT.start_server()
     TT.section("filter by priority", priority_filter, srv)
@@ -287,9 +317,10 @@ def run():
     TT.section("search", search, srv)
     TT.section("page tokens", page_tokens, srv)
     srv.stop()
-    # One pooled session: every shape goes through the same statement cache (evictions).
-    one = TT.start_server("server-pool1", TODO_DB_POOL_SIZE="1")
+    # One list session: every shape goes through the same statement cache (evictions).
+    one = TT.start_server("server-list1", TODO_DB_LIST_CONNECTIONS="1")
     TT.section("prepared tag/search pages", prepared_pages, one)
+    TT.section("lists queue for their pool, writes do not wait behind them", list_pool, one)
     one.stop()
 
 
