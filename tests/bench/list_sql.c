@@ -122,16 +122,18 @@ static void write_sql(FILE *f, const char *sql)
 }
 
 /* OUTDIR/NAME.bin: the request as one gRPC message frame (flag 0, big-endian length),
- * the body `list_tasks.sh grpc` sends with h2load. Page-2 combinations have none (their
- * position is a raw keyset value here, not a page token). */
-static int write_frame(const char *dir, const char *name, const Todo__V1__ListTasksRequest *r)
+ * the body `list_tasks.sh grpc` sends with h2load. A page-2 combination gets NAME.page1.bin
+ * instead (its position here is a raw keyset value, not a page token): the script asks the
+ * server for page 1 and appends the page_token it returns. */
+static int write_frame(const char *dir, const char *name, const char *ext,
+                       const Todo__V1__ListTasksRequest *r)
 {
     char path[4096];
     size_t n = todo__v1__list_tasks_request__get_packed_size(r);
     uint8_t *buf = malloc(n + 5);
     FILE *f;
     int rc = -1;
-    snprintf(path, sizeof(path), "%s/%s.bin", dir, name);
+    snprintf(path, sizeof(path), "%s/%s%s", dir, name, ext);
     if (buf == NULL || (f = fopen(path, "wb")) == NULL)
         goto out;
     buf[0] = 0;
@@ -199,7 +201,7 @@ int main(int argc, char **argv)
         if (f == NULL || v == NULL)
             return 1;
         write_sql(f, q.sql);
-        if (c->after_key == NULL && write_frame(argv[1], c->name, &r) != 0)
+        if (write_frame(argv[1], c->name, c->after_key == NULL ? ".bin" : ".page1.bin", &r) != 0)
             return 1;
         /* pgbench -M: how the server sends it (td_task_query.prepare) */
         snprintf(path, sizeof(path), "%s/%s.mode", argv[1], c->name);

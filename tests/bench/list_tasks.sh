@@ -7,8 +7,9 @@
 #   tests/bench/list_tasks.sh pgbench   every combination via pgbench (the exact SQL the
 #                                       server sends, from tests/bench/list_sql.c)
 #   tests/bench/list_tasks.sh explain   EXPLAIN (ANALYZE, BUFFERS) of every combination
-#   tests/bench/list_tasks.sh grpc      every first-page combination through todo-server
-#                                       (h2load, 8 connections; needs nghttp2-client)
+#   tests/bench/list_tasks.sh grpc      every combination through todo-server (h2load, 8
+#                                       connections; page 2 after page 1's token; needs
+#                                       nghttp2-client)
 #
 # Before timing, every combination runs once (warm-up: shared_buffers after a restart).
 # Method: pgbench -n -M as the server sends the combination (list_sql writes <combo>.mode):
@@ -147,6 +148,27 @@ print(a.getsockname()[1], b.getsockname()[1])')
   for u in $USERS; do
     gen_sql "$u" "$WORK/$u"
     tok=$(TODO_JWT_SECRET=$SECRET "$SERVER" mint-token --sub "$u" --ttl 86400)
+    for f in "$WORK/$u"/*.page1.bin; do # page 2: page 1's request + the token it returns
+      [[ -e $f ]] || continue
+      TD_SOURCE_DIR=$ROOT TD_PROTOSET=${TD_PROTOSET:-$B/proto/todo.protoset} /usr/bin/python3 - "$f" "${f%.page1.bin}.bin" \
+        "127.0.0.1:$PORT" "$tok" <<'PY' || { echo "page 2 request for $f failed" >&2; exit 1; }
+import os, sys, grpc
+sys.path.insert(0, os.environ["TD_SOURCE_DIR"] + "/tests/integration")
+import tdtest as T
+src, dst, addr, tok = sys.argv[1:]
+raw = open(src, "rb").read()[5:]
+r = T.unary(grpc.insecure_channel(addr), "/todo.v1.TaskService/ListTasks", raw,
+            metadata=(("authorization", "Bearer " + tok),), timeout=30)
+token = r.response.next_page_token.encode() if r.code == grpc.StatusCode.OK else b""
+if not token:
+    sys.exit("no next_page_token: %s" % r)
+n, body = len(token), raw + b"\x12"  # ListTasksRequest.page_token = 2 (length-delimited)
+while n >= 0x80:
+    body, n = body + bytes([n & 0x7F | 0x80]), n >> 7
+body += bytes([n]) + token
+open(dst, "wb").write(b"\0" + len(body).to_bytes(4, "big") + body)
+PY
+    done
     while read -r c; do
       [[ $c =~ $ONLY && -f $WORK/$u/$c.bin ]] || continue
       h=(-d "$WORK/$u/$c.bin" -H 'content-type: application/grpc' -H 'te: trailers'
