@@ -5,7 +5,6 @@
  * them with sigwait(); gRPC workers, the PostgreSQL monitor and the metrics HTTP thread
  * run meanwhile. Shutdown order: health NOT_SERVING -> RPC graceful shutdown -> monitor
  * -> metrics -> free, so nothing is freed while a thread can still reach it. */
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "api.h"
 #include "auth/auth.h"
 #include "core/config.h"
+#include "core/cpus.h"
 #include "core/embed.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -131,9 +131,8 @@ static int serve(server_app *app)
     size_t nnames = 0, n = 0;
     const char *const *names = td_api_service_names(&nnames);
 
-    /* Cores we may run on (taskset, cgroups' cpusets), not cores the machine has. */
-    cpu_set_t cpus;
-    int ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    /* Cores we may run on (taskset, cpusets, a cgroup CPU quota), not cores the machine has. */
+    int ncpu = td_usable_cpus();
     /* Handlers block on PostgreSQL, so more threads than cores, one connection each; at
      * least 16 so that a one-core replica still keeps enough transactions in flight for
      * group commit (4 threads capped CreateTask at 4 concurrent transactions). */

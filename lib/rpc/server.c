@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,6 +34,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "core/cpus.h"
 #include "core/log.h"
 #include "rpc/status_details.h"
 #include "rpc/status_map.h"
@@ -641,12 +641,8 @@ td_rpc_server *td_rpc_server_new(const td_rpc_server_opts *opts, char *err, size
         s->opts.max_message_bytes = 4u << 20;
     if (s->opts.max_stream_queue == 0)
         s->opts.max_stream_queue = 1024;
-    cpu_set_t cpus;
-    long ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
-                                                               : sysconf(_SC_NPROCESSORS_ONLN);
-    if (ncpu < 1)
-        ncpu = 1;
-    s->ncq = (int)ncpu;
+    int ncpu = td_usable_cpus(); /* affinity mask and cgroup quota */
+    s->ncq = ncpu;
     s->nworkers = opts->threads > 0 ? opts->threads : (int)(ncpu * 4 < 4 ? 4 : ncpu * 4);
     s->nthreads = s->ncq + s->nworkers;
     pthread_mutex_init(&s->mu, NULL);
