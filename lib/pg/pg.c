@@ -19,9 +19,9 @@
 #include "pg/pg.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -19,7 +19,10 @@
 # Targets: 10k user p99 <= 25 ms for every combination; 1M user p99 <= 25 ms for
 # index-backed filter/sort pages and <= 100 ms for ranked search (search_*_rank).
 # Knobs: LIST_DB_URL, LIST_BUILD (build dir with lib/libtd.a), LIST_T (seconds per combo,
-# default 5), LIST_USERS ("user42 userbig"), LIST_ONLY (regex on combo names).
+# default 5), LIST_USERS ("user42 userbig"), LIST_ONLY (regex on combo names),
+# LIST_PGBENCH_MODE (force pgbench -M), LIST_KEEP (grpc: keep each h2load log and output
+# as $LIST_KEEP.<user>.<combo>.{log,out}); grpc also takes TD_SERVER_BIN, H2LOAD, GRPCURL and
+# the server's TODO_* settings from the environment.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -192,5 +195,5 @@ PY
   done
   exit $fail
   ;;
-*) sed -n '2,24p' "$0"; exit 2 ;;
+*) sed -n '2,25p' "$0"; exit 2 ;;
 esac
