@@ -29,9 +29,8 @@
 #define TAG_COLS                                                                                   \
     "g.id::text, g.name, g.color, g.revision, " US("g.created_at") ", " US(                        \
         "g.updated_at") ", g.name_lower"
-#define TAG_OPEN                                                                                   \
-    "(SELECT count(*) FROM task_tags tt JOIN tasks k ON k.id = tt.task_id "                        \
-    "WHERE tt.tag_id = g.id AND k.user_id = g.user_id AND k.completed_at IS NULL)::int4"
+/* Kept by triggers (migration 0007): open tasks carrying the tag. */
+#define TAG_OPEN "g.open_tasks"
 enum { C_ID, C_NAME, C_COLOR, C_REV, C_CREATED, C_UPDATED, C_LOWER, C_OPEN };
 
 /* Tasks of user $1 carrying tag $2 (lower name $3): task_tags is the truth, tag_keys the

@@ -5,7 +5,8 @@ CreateTag (duplicate case-insensitively -> ALREADY_EXISTS; bad colour / bad name
 INVALID_ARGUMENT; nothing stored), tags created on first use by CreateTask and matched
 case-insensitively, ListTags open-task counts, UpdateTag rename/recolour (rename onto an
 existing name -> ALREADY_EXISTS; tasks follow a rename), DeleteTag removes the tag from
-every task (their etags change) and records the change; revisions gap-free (psql).
+every task (their etags change) and records the change; revisions gap-free (psql);
+open-task counts stay exact through a random mix of writes.
 """
 import tdtest as T
 import tdtasks as TT
@@ -174,12 +175,71 @@ def delete_tags(srv):
     T.check("the name can be used again after delete", list(t.tags) == ["doomed"], list(t.tags))
 
 
+def open_counts_kept(srv):
+    """open_task_count is a column kept by triggers (migration 0007): after every step of a
+    seeded random mix of creates (with tags), completes, reopens, retags, deletes, tag
+    renames and tag deletes it equals a count of task_tags joined to open tasks."""
+    import random
+    rnd = random.Random(7)
+    u = TT.User(srv)
+    names = ["red", "Green", "BLUE", "teal", "gold"]
+    tasks, bad, ops = [], [], {}
+
+    def truth():
+        return TT.psql(
+            "SELECT coalesce(string_agg(g.name_lower || '=' || (SELECT count(*) FROM task_tags tt "
+            "JOIN tasks k ON k.id = tt.task_id WHERE tt.tag_id = g.id AND k.completed_at IS NULL), "
+            "',' ORDER BY g.name_lower), '') FROM tags g WHERE g.user_id = %s" % TT.q(u.sub))
+
+    def listed():
+        return ",".join("%s=%d" % (t.name.lower(), t.open_task_count)
+                        for t in sorted(u.tags(), key=lambda t: t.name.lower()))
+
+    for step in range(80):
+        op = rnd.choice(["create"] * 3 + ["complete", "reopen", "retag", "retag", "delete",
+                                          "rename", "deltag"])
+        if op != "create" and not tasks:
+            op = "create"
+        tid = rnd.choice(tasks) if tasks else None
+        if op == "create":
+            tasks.append(u.create_ok("t%d" % step, tags=rnd.sample(names, rnd.randint(0, 3))).id)
+        elif op in ("complete", "reopen"):
+            u.must("CompleteTask" if op == "complete" else "ReopenTask", {"id": tid})
+        elif op == "retag":
+            r = u.update({"id": tid, "tags": rnd.sample(names, rnd.randint(0, 3))}, ["tags"])
+            if r.code != OK:
+                raise TT.Failure("retag: %s" % TT.res(r))
+        elif op == "delete":
+            u.must("DeleteTask", {"id": tid})
+            tasks.remove(tid)
+        else:
+            have = u.tags()
+            if not have:
+                continue
+            g = rnd.choice(have)
+            if op == "rename":
+                new = "x%d" % step
+                r = u.update_tag({"id": g.id, "name": new}, ["name"])
+                if r.code == OK:
+                    names[[n.lower() for n in names].index(g.name.lower())] = new
+            else:
+                u.must("DeleteTag", {"id": g.id})
+        ops[op] = ops.get(op, 0) + 1
+        want, got = truth(), listed()
+        if want != got:
+            bad.append("step %d (%s): listed %s, counted %s" % (step, op, got, want))
+    T.log("operations: %s" % ops)
+    T.check("open_task_count == counted open tasks after each of 80 random writes",
+            not bad, "; ".join(bad[:3]))
+
+
 def run():
     srv = TT.start_server()
     TT.section("CreateTag", create_tags, srv)
     TT.section("tags on first use and open-task counts", counts_and_first_use, srv)
     TT.section("UpdateTag", update_tags, srv)
     TT.section("DeleteTag", delete_tags, srv)
+    TT.section("open-task counts kept by triggers", open_counts_kept, srv)
     srv.stop()
 
 
