@@ -8,9 +8,11 @@ default/limits; tampered or mismatched page_token -> INVALID_ARGUMENT; tag/searc
 (prepared per session, generic plans) exact across repeats, cache evictions and killed
 sessions.
 """
-import concurrent.futures
 import base64
+import concurrent.futures
 import datetime
+import subprocess
+import time
 
 import tdtest as T
 import tdtasks as TT
@@ -282,8 +284,8 @@ def prepared_pages(srv):
 
 
 def list_pool(srv):
-    """With one list connection, concurrent pages queue for it (all exact) while
-    CreateTasks go through the other pool."""
+    """With one list connection, concurrent pages queue for it (all exact), and a
+    CreateTask does not wait behind a list page holding it: writes use the other pool."""
     u = TT.User(srv)
     for i in range(20):
         u.create_ok("queued %d" % i, tags=["q"])
@@ -308,6 +310,36 @@ def list_pool(srv):
     T.check("8 listers on 1 list connection + 4 writers: every call OK, pages complete",
             not bad, "; ".join(bad[:3]))
     T.check("all 40 concurrent creates stored", len(u.ids(tags_any=["w"])) == 40)
+
+    # The one list connection held by a ListTags that waits on a table lock: a ListTasks
+    # queues behind it, while a CreateTask (no tags, so it does not touch that table) goes
+    # through the other pool at once.
+    def waiting(sql):
+        return T.wait_until(lambda: TT.psql(sql) != "0", 10)
+
+    locker = subprocess.Popen(["psql", T.DATABASE_URL, "-X", "-q", "-c",
+                               "BEGIN; LOCK TABLE tags IN ACCESS EXCLUSIVE MODE; "
+                               "SELECT pg_sleep(3); COMMIT"], stdout=subprocess.DEVNULL)
+    try:
+        waiting("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'tags' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            tags_f = ex.submit(u.call, "ListTags", {"page_size": 10}, 20)
+            held = waiting("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                           "'todo' AND wait_event_type = 'Lock'")
+            list_f = ex.submit(u.list, page_size=5)
+            t0 = time.monotonic()
+            r = u.call("CreateTask", {"task": {"title": "not behind the lists"}}, 2.5)
+            took = time.monotonic() - t0
+            queued = not list_f.done()
+            T.check("list connection held: CreateTask OK at once (%.2f s), ListTasks queued"
+                    % took, held and r.code == OK and took < 2.5 and queued,
+                    "held=%s create=%s queued=%s" % (held, TT.res(r), queued))
+            lt, ls = tags_f.result(timeout=20), list_f.result(timeout=20)
+            T.check("after the lock: the held ListTags and the queued ListTasks answer OK",
+                    lt.code == OK and ls.code == OK, "%s / %s" % (TT.res(lt), TT.res(ls)))
+    finally:
+        locker.wait(timeout=30)
 
 
 def run():
