@@ -158,6 +158,15 @@ static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
     return TD_PENDING;
 }
 
+/* Runs one of q's statements (page or count) the way q says: prepared once per session
+ * with generic plans (GIN pages), else planned with the values. */
+static PGresult *list_exec(td_pg_conn *conn, const td_task_query *q, const char *sql, int nparams,
+                           td_status *st, char *err, size_t cap)
+{
+    return (q->prepare ? td_pg_exec_cached : td_pg_exec_sql)(conn, sql, nparams, q->values, st, err,
+                                                             cap);
+}
+
 /* Canonical bytes of what a page token is bound to: the request minus page_size,
  * page_token and include_total_size (which may change between pages). */
 static td_status query_hash(td_rpc_call *call, const Todo__V1__ListTasksRequest *req,
@@ -258,8 +267,7 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
             goto out;
         }
     }
-    r = (q.prepare ? td_pg_exec_cached : td_pg_exec_sql)(conn, q.sql, q.nparams, q.values, &st, err,
-                                                         sizeof(err));
+    r = list_exec(conn, &q, q.sql, q.nparams, &st, err, sizeof(err));
     if (r == NULL) {
         st = td_store_fail(call, st, "list tasks", err);
         goto out;
@@ -297,8 +305,7 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
     }
     if (q.count_sql != NULL) {
         long long total;
-        cr = (q.prepare ? td_pg_exec_cached : td_pg_exec_sql)(conn, q.count_sql, q.count_nparams,
-                                                              q.values, &st, err, sizeof(err));
+        cr = list_exec(conn, &q, q.count_sql, q.count_nparams, &st, err, sizeof(err));
         if (cr == NULL) {
             st = td_store_fail(call, st, "count tasks", err);
             goto out;

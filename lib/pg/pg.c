@@ -509,27 +509,25 @@ PGresult *td_pg_exec_cached(td_pg_conn *c, const char *sql, int nparams, const c
     if ((*st = conn_ensure(c, err, cap)) != TD_OK)
         goto out;
     e = sql_cache_slot(c, sql, h, &hit);
+    if (!hit)
+        e->id = ++c->pc_sql_next_id; /* names are never reused within a session */
+    snprintf(name, sizeof name, "td_sql_%lu", e->id);
     if (!hit) {
-        unsigned long id = ++c->pc_sql_next_id;
-        snprintf(name, sizeof name, "td_sql_%lu", id);
         r = result_check(c, PQprepare(c->pc_conn, name, sql, nparams, NULL), "prepare sql", st, err,
                          cap);
         if (r == NULL)
             goto out;
         PQclear(r);
         if ((e->sql = strdup(sql)) == NULL) {
-            /* Unknown to the cache yet prepared: the name is never reused, so it only
-             * occupies the session until it ends. */
+            /* Unknown to the cache yet prepared: it only occupies the session until it ends. */
             *st = TD_ENOMEM;
             set_err(err, cap, "sql cache: out of memory");
             r = NULL;
             goto out;
         }
         e->hash = h;
-        e->id = id;
     }
     e->used = ++c->pc_sql_clock;
-    snprintf(name, sizeof name, "td_sql_%lu", e->id);
     r = result_check(c, PQexecPrepared(c->pc_conn, name, nparams, values, NULL, NULL, 0), "sql", st,
                      err, cap);
 out:
