@@ -38,7 +38,7 @@ struct td_api {
     char *paths[NSERVICES];
 };
 
-td_api *td_api_new(td_store *store)
+td_api *td_api_new(td_store *store, td_metrics *metrics)
 {
     td_api *api = calloc(1, sizeof(*api));
     if (api == NULL)
@@ -53,7 +53,7 @@ td_api *td_api_new(td_store *store)
         api->n += k;
     }
     td_task_service_register(api->methods, api->n, store);
-    if (td_task_read_register(api->methods, api->n, store) != TD_OK ||
+    if (td_task_read_register(api->methods, api->n, store, metrics) != TD_OK ||
         td_tag_service_register(api->methods, api->n, store) != TD_OK) {
         td_log_error("api", "a handler does not match the todo.v1 method tables");
         td_api_destroy(api);

@@ -4,15 +4,17 @@
 #ifndef TD_SERVER_API_H
 #define TD_SERVER_API_H
 #include <stddef.h>
+#include "core/metrics.h"
 #include "rpc/server.h"
 
 typedef struct td_api td_api;
 
 #include "store/store.h"
 
-/* Attaches every implemented handler; store is borrowed and must outlive the RPC server.
+/* Attaches every implemented handler; store and metrics (may be NULL) are borrowed and
+ * must outlive the RPC server.
  * NULL on allocation failure or a handler/table mismatch (a bug: logged). */
-td_api *td_api_new(td_store *store);
+td_api *td_api_new(td_store *store, td_metrics *metrics);
 void td_api_destroy(td_api *api); /* after the RPC server is destroyed */
 const td_rpc_method *td_api_methods(const td_api *api, size_t *n);
 /* Fully-qualified service names ("todo.v1.TaskService"), for health. */

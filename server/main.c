@@ -180,7 +180,7 @@ static int serve(server_app *app)
         td_log_error("server", "store: %s", err);
         goto out;
     }
-    app->api = td_api_new(app->store);
+    app->api = td_api_new(app->store, app->metrics);
     if (app->health == NULL || app->reflection == NULL || app->api == NULL) {
         td_log_error("server", "start-up failed: %s", err[0] ? err : "out of memory");
         goto out;

@@ -45,6 +45,19 @@ static const char BIG_USERS_SQL[] =
     "AND s.attname = 'user_id' AND m.f * c.reltuples >= " BIG_USER_TASKS
     " LIMIT " BIG_USER_MAX_TEXT;
 
+/* ListTasks pages by how their rows were found: td_list_pages_total{plan}, where a PROBE
+ * page is "probe" when its walk answered and "probe_gin" when the fallback did. Set once
+ * at registration, before any call; the counters are atomic. */
+typedef enum {
+    LIST_PLAN_WALK,
+    LIST_PLAN_GIN,
+    LIST_PLAN_PROBE,
+    LIST_PLAN_PROBE_GIN,
+    LIST_PLANS
+} list_plan;
+static const char *const list_plan_names[LIST_PLANS] = {"walk", "gin", "probe", "probe_gin"};
+static td_metric_counter *list_pages[LIST_PLANS];
+
 static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *big_ids[BIG_USER_MAX]; /* owned here; replaced whole under big_mu */
 static size_t big_n;
@@ -158,13 +171,37 @@ static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
     return TD_PENDING;
 }
 
-/* Runs one of q's statements (page or count) the way q says: prepared once per session
- * with generic plans (GIN pages), else planned with the values. */
-static PGresult *list_exec(td_pg_conn *conn, const td_task_query *q, const char *sql, int nparams,
-                           td_status *st, char *err, size_t cap)
+/* Runs one of q's statements: prepared once per session with generic plans, or planned
+ * with the values (see td_task_query.prepare). */
+static PGresult *list_exec(td_pg_conn *conn, const td_task_query *q, bool prepared, const char *sql,
+                           int nparams, td_status *st, char *err, size_t cap)
 {
-    return (q->prepare ? td_pg_exec_cached : td_pg_exec_sql)(conn, sql, nparams, q->values, st, err,
-                                                             cap);
+    return (prepared ? td_pg_exec_cached : td_pg_exec_sql)(conn, sql, nparams, q->values, st, err,
+                                                           cap);
+}
+
+/* Runs the page query of q; a PROBE page whose walk found too few rows is answered by
+ * its fallback. *rows: the tasks in the result (a PROBE's row of NULLs excluded). */
+static PGresult *list_page(td_pg_conn *conn, const td_task_query *q, int *rows, td_status *st,
+                           char *err, size_t cap)
+{
+    list_plan plan = q->strategy == TD_TASK_PLAN_PROBE ? LIST_PLAN_PROBE
+                     : q->strategy == TD_TASK_PLAN_GIN ? LIST_PLAN_GIN
+                                                       : LIST_PLAN_WALK;
+    PGresult *r = list_exec(conn, q, q->prepare, q->sql, q->nparams, st, err, cap);
+    if (r != NULL && q->fallback_sql != NULL && PQntuples(r) > 0 &&
+        PQgetvalue(r, 0, q->key_col + 1)[0] == 't') {
+        PQclear(r);
+        r = list_exec(conn, q, false, q->fallback_sql, q->nparams, st, err, cap);
+        plan = LIST_PLAN_PROBE_GIN;
+    }
+    if (r == NULL)
+        return NULL;
+    *rows = PQntuples(r);
+    if (q->fallback_sql != NULL && *rows == 1 && PQgetisnull(r, 0, 0))
+        *rows = 0;
+    td_metric_counter_inc(list_pages[plan]);
+    return r;
 }
 
 /* Canonical bytes of what a page token is bound to: the request minus page_size,
@@ -267,12 +304,10 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
             goto out;
         }
     }
-    r = list_exec(conn, &q, q.sql, q.nparams, &st, err, sizeof(err));
-    if (r == NULL) {
+    if ((r = list_page(conn, &q, &rows, &st, err, sizeof(err))) == NULL) {
         st = td_store_fail(call, st, "list tasks", err);
         goto out;
     }
-    rows = PQntuples(r);
     shown = rows > page_size ? page_size : rows;
     resp->tasks = td_arena_alloc(a, sizeof(*resp->tasks) * (size_t)(shown > 0 ? shown : 1));
     if (resp->tasks == NULL) {
@@ -305,7 +340,8 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
     }
     if (q.count_sql != NULL) {
         long long total;
-        cr = list_exec(conn, &q, q.count_sql, q.count_nparams, &st, err, sizeof(err));
+        cr = list_exec(conn, &q, q.count_prepare, q.count_sql, q.count_nparams, &st, err,
+                       sizeof(err));
         if (cr == NULL) {
             st = td_store_fail(call, st, "count tasks", err);
             goto out;
@@ -321,8 +357,15 @@ out:
     return st;
 }
 
-td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *store)
+td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *store,
+                                td_metrics *metrics)
 {
+    for (int i = 0; i < LIST_PLANS && metrics != NULL; i++) {
+        const char *plan[] = {list_plan_names[i]};
+        list_pages[i] =
+            td_metrics_counter_labels(metrics, "td_list_pages_total",
+                                      "ListTasks pages by how their rows were found", "plan", plan);
+    }
     td_status st =
         td_rpc_methods_set_unary(methods, n, "todo.v1.TaskService", "GetTask", get_task, store);
     if (st == TD_OK && store->reads != NULL)

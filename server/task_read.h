@@ -4,10 +4,9 @@
  * another user's id and a non-uuid all answer NOT_FOUND "task not found", so nothing
  * leaks). ListTasks validates the request, decodes the page token (bound to user,
  * filters and order; anything else is INVALID_ARGUMENT on "page_token"), builds the SQL
- * with td_task_query_build() and runs it with PQexecParams (text parameters): the
- * dynamic filter set makes one prepared statement per shape impractical, and a custom
- * plan per call lets PostgreSQL see the actual tag/search selectivity, which is what
- * picks between a keyset range scan and a GIN bitmap + top-N sort.
+ * with td_task_query_build() and runs it on the list pool, prepared per session
+ * (td_pg_exec_cached) or planned with the values (PQexecParams), as the query says; a
+ * PROBE page whose bounded walk finds too few rows runs the query's fallback.
  * page_size: 0 -> 50, > 500 -> 500 (AIP clamps), < 0 -> INVALID_ARGUMENT.
  * include_total_size runs a count(*) over the same filters (opt-in: it reads every
  * matching row).
@@ -18,6 +17,7 @@
 #define TD_SERVER_TASK_READ_H
 #include <stddef.h>
 
+#include "core/metrics.h"
 #include "pg/pg.h"
 #include "rpc/server.h"
 #include "store/store.h"
@@ -29,8 +29,9 @@ extern const td_pg_stmt td_task_read_stmts[];
 extern const size_t td_task_read_nstmts;
 
 /* Attaches GetTask and ListTasks of todo.v1.TaskService in methods[0..n) to handlers
- * using `store` (borrowed; must outlive the server). TD_ENOTFOUND if the table lacks
- * them. */
-td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *store);
+ * using `store` (borrowed; must outlive the server). metrics (borrowed, may be NULL) gets
+ * td_list_pages_total{plan}. TD_ENOTFOUND if the table lacks them. */
+td_status td_task_read_register(td_rpc_method *methods, size_t n, td_store *store,
+                                td_metrics *metrics);
 
 #endif

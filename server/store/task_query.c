@@ -59,17 +59,19 @@ static void sb_param(sbuf *b, int n)
 
 /* ---- helpers ---- */
 
-/* A function of the parameters only. In a query the server prepares once and runs with
- * a generic plan (td_task_query.prepare) it is written as an InitPlan, "(SELECT f($n))",
- * which runs once per execution; a bare call would run once per row there. */
-static void sb_const_open(sbuf *s, const td_task_query *q)
+/* A tag/search condition "<pre><fn>", fn being a function of the parameters only, in
+ * both renditions: bare, for custom plans (the planner folds fn to a constant and
+ * estimates with it), and with fn as an InitPlan, "(SELECT fn)", for statements the
+ * server prepares once and runs with generic plans, where a bare fn would run once per
+ * row. */
+static void sb_cond(sbuf *bare, sbuf *initplan, const char *pre, const char *fn)
 {
-    sb_add(s, q->prepare ? "(SELECT " : "");
-}
-
-static void sb_const_close(sbuf *s, const td_task_query *q)
-{
-    sb_add(s, q->prepare ? ")" : "");
+    sb_add(bare, pre);
+    sb_add(bare, fn);
+    sb_add(initplan, pre);
+    sb_add(initplan, "(SELECT ");
+    sb_add(initplan, fn);
+    sb_add(initplan, ")");
 }
 
 static bool word_byte(unsigned char c)
@@ -155,8 +157,9 @@ typedef struct build {
     const char **bad_field, **bad_desc;
     sbuf where;      /* user + filters a btree walk can test on each row */
     size_t user_len; /* where's leading "t.user_id = $1" */
-    sbuf plain;      /* tag/search tests on the row's own columns (exact given the user) */
-    sbuf index;      /* the same tests on the user-prefixed GIN keys (0004): index conditions */
+    /* Tag/search tests, each in two renditions (sb_cond): bare and InitPlan ("_ip"). */
+    sbuf plain, plain_ip; /* on the row's own columns (exact given the user) */
+    sbuf index, index_ip; /* on the user-prefixed GIN keys (0004): index conditions */
 } build;
 
 static td_status bad(build *b, const char *field, const char *desc)
@@ -207,23 +210,14 @@ static td_status add_tags(build *b, char *const *tags, size_t n, const char *fie
      * this user's entries; the plain tag_keys test is what rows are checked with (cheap,
      * no SQL function call per row). */
     int p = add_value(b, lit);
-    sb_add(&b->plain, " AND t.tag_keys ");
-    sb_add(&b->plain, op);
-    sb_add(&b->plain, " ");
-    sb_const_open(&b->plain, b->q);
-    sb_add(&b->plain, "td_lower_array(");
-    sb_param(&b->plain, p);
-    sb_add(&b->plain, "::text[])");
-    sb_const_close(&b->plain, b->q);
-    sb_add(&b->index, b->index.len > 0 ? " AND " : "");
-    sb_add(&b->index, "td_user_keys(t.user_id, t.tag_keys) ");
-    sb_add(&b->index, op);
-    sb_add(&b->index, " ");
-    sb_const_open(&b->index, b->q);
-    sb_add(&b->index, "td_user_keys($1, td_lower_array(");
-    sb_param(&b->index, p);
-    sb_add(&b->index, "::text[]))");
-    sb_const_close(&b->index, b->q);
+    char pre[64], fn[64];
+    snprintf(pre, sizeof(pre), " AND t.tag_keys %s ", op);
+    snprintf(fn, sizeof(fn), "td_lower_array($%d::text[])", p);
+    sb_cond(&b->plain, &b->plain_ip, pre, fn);
+    snprintf(pre, sizeof(pre), "%std_user_keys(t.user_id, t.tag_keys) %s ",
+             b->index.len > 0 ? " AND " : "", op);
+    snprintf(fn, sizeof(fn), "td_user_keys($1, td_lower_array($%d::text[]))", p);
+    sb_cond(&b->index, &b->index_ip, pre, fn);
     return TD_OK;
 }
 
@@ -274,15 +268,15 @@ static const order_info ORDERS[] = {
     [TD_TASK_ORDER_RELEVANCE] = {"ts_rank(t.search, ", "real"},
 };
 
+/* The sort key; RELEVANCE (GIN plans only) ranks against the search parameter, an
+ * InitPlan when the page is prepared. */
 static void add_key(sbuf *s, const td_task_query *q, int search_param)
 {
     sb_add(s, ORDERS[q->order].expr);
     if (q->order == TD_TASK_ORDER_RELEVANCE) {
-        sb_const_open(s, q);
-        sb_add(s, "td_search_query(");
+        sb_add(s, q->prepare ? "(SELECT td_search_query(" : "td_search_query(");
         sb_param(s, search_param);
-        sb_add(s, "))");
-        sb_const_close(s, q);
+        sb_add(s, q->prepare ? ")))" : "))");
     }
 }
 
@@ -291,7 +285,8 @@ static const char *sb_str(const sbuf *s)
     return s->p != NULL && !s->oom ? s->p : "";
 }
 
-/* "FROM tasks t WHERE <filters>" of a WALK or GIN query. GIN: the user-prefixed GIN
+/* "tasks t WHERE <filters>" of a WALK or GIN query (initplan: the rendition of prepared
+ * statements, see sb_cond). GIN: the user-prefixed GIN
  * conditions, which are exact given the user (so the row-level tag/search tests are not
  * repeated), and the user test written as (t.user_id || '') = $1: no btree can serve that
  * expression, so the planner cannot AND the GIN bitmap with a (user_id, ...) btree bitmap,
@@ -299,16 +294,15 @@ static const char *sb_str(const sbuf *s)
  * independent (10,000 extra TIDs for a 10k-task user, 1,000,000 for a big one). An
  * expression rather than an OFFSET 0 subquery: no projection of whole rows in between
  * (measured: ranked search for "b" on the 10k-task user, 8 clients, +18% pages/s). */
-static void add_from_where(sbuf *s, const build *b)
+static void add_from_where(sbuf *s, const build *b, bool initplan)
 {
     const char *where = sb_str(&b->where);
     sb_add(s, "tasks t WHERE ");
     if (b->index.len == 0) {
         sb_add(s, where);
-        sb_add(s, sb_str(&b->plain));
         return;
     }
-    sb_add(s, sb_str(&b->index));
+    sb_add(s, sb_str(initplan ? &b->index_ip : &b->index));
     sb_add(s, " AND (t.user_id || '') = $1");
     sb_add(s, where + (b->where.oom ? 0 : b->user_len)); /* the filters after the user test */
 }
@@ -327,6 +321,73 @@ static void add_order(sbuf *s, const td_task_query *q, int search_param, const c
     sb_add(s, dir);
 }
 
+/* The two statements of a PROBE page (see task_query.h).
+ * sql, prepared: w walks the user's first PROBE_ROWS rows in page order (within the
+ * completion filter, which a partial index serves), each marked with whether it passes
+ * every other filter (read lazily: a stops as soon as it holds a page of hits). d.gin:
+ * the walk neither filled a page nor ran out of rows, so the matches are rarer than 1 in
+ * PROBE_ROWS / limit. The result is the hits joined back whole, each row carrying d.gin
+ * in its last column; one NULL row when there are none or d.gin is true. Its plan does
+ * not depend on the values (an index walk in sort order), so it runs generic plans.
+ * fallback_sql, custom-planned, run when d.gin is true: the page with every condition
+ * visible to the planner (GIN keys AND-ed with a priority or range btree when that
+ * narrows a big user's bitmap). */
+static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_len,
+                           int search_param, int limit_param)
+{
+    const td_task_query *q = b->q;
+    sbuf fb = {.a = b->a};
+    char *walk_where = b->where.oom ? NULL : td_arena_alloc(b->a, walk_len + 1);
+    if (walk_where == NULL)
+        return TD_ENOMEM;
+    memcpy(walk_where, sb_str(&b->where), walk_len);
+    walk_where[walk_len] = '\0';
+
+    sb_add(sql, "WITH w AS MATERIALIZED (SELECT t.id, ");
+    add_key(sql, q, search_param);
+    sb_add(sql, " AS k, (true");
+    sb_add(sql, sb_str(&b->where) + walk_len);
+    sb_add(sql, sb_str(&b->plain_ip));
+    sb_add(sql, ") AS hit FROM tasks t WHERE ");
+    sb_add(sql, walk_where);
+    sb_add(sql, sb_str(keyset));
+    add_order(sql, q, search_param, "");
+    sb_add(sql, " LIMIT " TD__TASK_QUERY_PROBE_ROWS_TEXT);
+    sb_add(sql, "), a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT ");
+    sb_param(sql, limit_param);
+    sb_add(sql, "), d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= ");
+    sb_param(sql, limit_param);
+    sb_add(sql, "::int8 THEN false ELSE (SELECT count(*) FROM w) >= ");
+    sb_add(sql, TD__TASK_QUERY_PROBE_ROWS_TEXT " END AS gin) SELECT ");
+    sb_add(sql, b->in->columns);
+    sb_add(sql, ", t.k::text, d.gin FROM d LEFT JOIN "
+                "(SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id) t ON NOT d.gin");
+    add_order(sql, q, search_param, "k");
+
+    sb_add(&fb, "SELECT ");
+    sb_add(&fb, b->in->columns);
+    sb_add(&fb, ", t.k::text FROM (SELECT t.*, ");
+    add_key(&fb, q, search_param);
+    sb_add(&fb, " AS k FROM tasks t WHERE ");
+    sb_add(&fb, sb_str(&b->where));
+    sb_add(&fb, sb_str(&b->plain));
+    sb_add(&fb, " AND ");
+    sb_add(&fb, sb_str(&b->index));
+    sb_add(&fb, sb_str(keyset));
+    add_order(&fb, q, search_param, "");
+    sb_add(&fb, " LIMIT ");
+    sb_param(&fb, limit_param);
+    sb_add(&fb, ") t");
+    add_order(&fb, q, search_param, "k");
+    if (sql->oom || fb.oom || keyset->oom || b->where.oom || b->plain.oom || b->plain_ip.oom ||
+        b->index.oom)
+        return TD_ENOMEM;
+    b->q->sql = sql->p;
+    b->q->fallback_sql = fb.p;
+    b->q->key_col = b->in->ncolumns;
+    return TD_OK;
+}
+
 td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_query *out,
                               const char **bad_field, const char **bad_desc)
 {
@@ -338,7 +399,9 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                .bad_desc = bad_desc,
                .where = {.a = a},
                .plain = {.a = a},
-               .index = {.a = a}};
+               .plain_ip = {.a = a},
+               .index = {.a = a},
+               .index_ip = {.a = a}};
     sbuf sql = {.a = a}, keyset = {.a = a};
     td_status st = TD_OK;
     int search_param = 0;
@@ -346,7 +409,6 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     char *limv;
     int limit_param;
     size_t walk_len;
-    char *walk_where;
     bool searching, indexed, probe;
 
     memset(out, 0, sizeof(*out));
@@ -401,7 +463,8 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     indexed = r->n_tags_any > 0 || r->n_tags_all > 0 || searching;
     probe = indexed && in->big_user && out->order != TD_TASK_ORDER_RELEVANCE && r->n_tags_all < 2;
     out->strategy = !indexed ? TD_TASK_PLAN_WALK : probe ? TD_TASK_PLAN_PROBE : TD_TASK_PLAN_GIN;
-    out->prepare = out->strategy == TD_TASK_PLAN_GIN;
+    out->prepare = out->strategy != TD_TASK_PLAN_WALK;
+    out->count_prepare = out->strategy == TD_TASK_PLAN_GIN;
 
     /* WHERE: user, then filters in a fixed order. */
     sb_add(&b.where, "t.user_id = ");
@@ -448,29 +511,24 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                        "::timestamptz")) != TD_OK)
         goto out;
     if (searching) {
+        char fn[48];
         search_param = add_value(&b, r->search);
         /* Same idea for words: "user|lexeme" prefixes (0004), exact given the user. */
-        sb_add(&b.plain, " AND t.search @@ ");
-        sb_const_open(&b.plain, out);
-        sb_add(&b.plain, "td_search_query(");
-        sb_param(&b.plain, search_param);
-        sb_add(&b.plain, ")");
-        sb_const_close(&b.plain, out);
-        sb_add(&b.index, b.index.len > 0 ? " AND " : "");
-        sb_add(&b.index, "td_user_lexemes(t.user_id, t.search) @@ ");
-        sb_const_open(&b.index, out);
-        sb_add(&b.index, "td_user_search_query($1, ");
-        sb_param(&b.index, search_param);
-        sb_add(&b.index, ")");
-        sb_const_close(&b.index, out);
+        snprintf(fn, sizeof(fn), "td_search_query($%d)", search_param);
+        sb_cond(&b.plain, &b.plain_ip, " AND t.search @@ ", fn);
+        snprintf(fn, sizeof(fn), "td_user_search_query($1, $%d)", search_param);
+        sb_cond(&b.index, &b.index_ip,
+                b.index.len > 0 ? " AND td_user_lexemes(t.user_id, t.search) @@ "
+                                : "td_user_lexemes(t.user_id, t.search) @@ ",
+                fn);
     }
     out->count_nparams = out->nparams;
 
     if (in->with_count) {
         sbuf cnt = {.a = a};
         sb_add(&cnt, "SELECT count(*) FROM ");
-        add_from_where(&cnt, &b);
-        if (cnt.oom || b.where.oom || b.plain.oom || b.index.oom) {
+        add_from_where(&cnt, &b, out->count_prepare);
+        if (cnt.oom || b.where.oom || b.plain.oom || b.index.oom || b.index_ip.oom) {
             st = TD_ENOMEM;
             goto out;
         }
@@ -499,35 +557,8 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     }
     limit_param = add_value(&b, limv);
     if (probe) {
-        /* w: the user's first PROBE_ROWS rows in page order (within the completion
-         * filter, which a partial index serves), each marked with whether it passes
-         * every other filter (read lazily: a stops as soon as it holds a page of hits);
-         * d.gin: the walk neither filled a page nor ran out of rows, so the matches are
-         * rarer than 1 in PROBE_ROWS / limit: the second branch finds them with every
-         * condition visible to the planner (GIN keys AND-ed with a priority or range
-         * btree when that narrows a big user's bitmap). */
-        sb_add(&sql, "WITH w AS MATERIALIZED (SELECT t.id, ");
-        add_key(&sql, out, search_param);
-        if ((walk_where = td_arena_alloc(a, walk_len + 1)) == NULL) {
-            st = TD_ENOMEM;
-            goto out;
-        }
-        memcpy(walk_where, sb_str(&b.where), walk_len);
-        walk_where[walk_len] = '\0';
-        sb_add(&sql, " AS k, (true");
-        sb_add(&sql, sb_str(&b.where) + walk_len);
-        sb_add(&sql, sb_str(&b.plain));
-        sb_add(&sql, ") AS hit FROM tasks t WHERE ");
-        sb_add(&sql, walk_where);
-        sb_add(&sql, sb_str(&keyset));
-        add_order(&sql, out, search_param, "");
-        sb_add(&sql, " LIMIT " TD__TASK_QUERY_PROBE_ROWS_TEXT);
-        sb_add(&sql, "), a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT ");
-        sb_param(&sql, limit_param);
-        sb_add(&sql, "), d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= ");
-        sb_param(&sql, limit_param);
-        sb_add(&sql, "::int8 THEN false ELSE (SELECT count(*) FROM w) >= ");
-        sb_add(&sql, TD__TASK_QUERY_PROBE_ROWS_TEXT " END AS gin) ");
+        st = add_probe(&b, &sql, &keyset, walk_len, search_param, limit_param);
+        goto out;
     }
     /* GIN with many matches expected (a big user, a one- or two-letter word): the matches
      * are sorted as narrow (id, key) rows and only the page's rows are read whole, by
@@ -539,34 +570,21 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     sb_add(&sql, "SELECT ");
     sb_add(&sql, in->columns);
     sb_add(&sql, ", t.k::text FROM (");
-    if (probe)
-        sb_add(&sql, "SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id "
-                     "WHERE NOT (SELECT d.gin FROM d) UNION ALL (");
     if (narrow)
         sb_add(&sql, "SELECT t.*, p.k FROM (");
     sb_add(&sql, narrow ? "SELECT t.id, " : "SELECT t.*, ");
     add_key(&sql, out, search_param);
     sb_add(&sql, " AS k FROM ");
-    if (probe) {
-        sb_add(&sql, "tasks t WHERE ");
-        sb_add(&sql, sb_str(&b.where));
-        sb_add(&sql, sb_str(&b.plain));
-        sb_add(&sql, " AND ");
-        sb_add(&sql, sb_str(&b.index));
-    } else {
-        add_from_where(&sql, &b);
-    }
+    add_from_where(&sql, &b, out->prepare);
     sb_add(&sql, sb_str(&keyset));
-    if (probe)
-        sb_add(&sql, " AND (SELECT d.gin FROM d)");
     add_order(&sql, out, search_param, "");
     sb_add(&sql, " LIMIT ");
     sb_param(&sql, limit_param);
     if (narrow)
         sb_add(&sql, ") p JOIN tasks t ON t.id = p.id");
-    sb_add(&sql, probe ? ")) t" : ") t");
+    sb_add(&sql, ") t");
     add_order(&sql, out, search_param, "k");
-    if (sql.oom || keyset.oom || b.where.oom || b.plain.oom || b.index.oom) {
+    if (sql.oom || keyset.oom || b.where.oom || b.plain.oom || b.index_ip.oom) {
         st = TD_ENOMEM;
         goto out;
     }

@@ -33,10 +33,10 @@
  *  - PROBE big users (in->big_user), other orders: CTE w walks the sort btree lazily,
  *          at most 4000 rows (TD__TASK_QUERY_PROBE_ROWS_TEXT), testing tags/search on
  *          each; if that yields a full page, or the walk ran out of rows, those rows are
- *          the page (every row before them in the order was examined); otherwise the GIN
- *          plan runs (UNION ALL branches gated by one-time filters on CTE d). A broad tag
- *          then costs a short walk, a rare one a small bitmap; never a 1M-row scan.
- *          Not for tags_all with >= 2 names (an intersection: GIN).
+ *          the page (every row before them in the order was examined); otherwise the
+ *          page comes from fallback_sql, the GIN plan with every filter visible to the
+ *          planner. A broad tag then costs a short walk, a rare one a small bitmap; never
+ *          a 1M-row scan. Not for tags_all with >= 2 names (an intersection: GIN).
  *
  * Decisions (docs: ListTasks semantics):
  *  - completion UNSPECIFIED = ANY (AIP: an unset filter matches everything).
@@ -95,7 +95,12 @@ typedef enum td_task_query_plan {
 } td_task_query_plan;
 
 typedef struct td_task_query {
-    const char *sql;       /* page query; LIMIT page_size + 1 */
+    const char *sql; /* page query; LIMIT page_size + 1 */
+    /* PROBE only: sql's last column (key_col + 1) is the walk's verdict, the same on
+     * every row; sql returns one row of NULLs when it has no task to show. When that
+     * column is 't' the walk found too few rows: run fallback_sql (same values, nparams,
+     * columns) for the page instead. NULL for the other plans. */
+    const char *fallback_sql;
     const char *count_sql; /* SELECT count(*) over the same filters, or NULL */
     const char *values[TD_TASK_QUERY_MAX_PARAMS];
     int nparams;       /* parameters of sql */
@@ -109,10 +114,12 @@ typedef struct td_task_query {
      * (td_pg_exec_cached) and PostgreSQL runs a generic plan after five custom ones:
      * no parse and no planning per page. Every function of the parameters is then an
      * InitPlan "(SELECT f($n))", run once per execution; custom and generic plans see
-     * the same estimates, so the generic one wins on cost. WALK and PROBE pages stay
-     * custom-planned (PQexecParams): their plans depend on the user's size and the
-     * filter values. */
+     * the same estimates, so the generic one wins on cost. PROBE: sql, the walk, is
+     * prepared too (an index walk in sort order whatever the values); its fallback_sql
+     * and count_sql are not. WALK pages stay custom-planned (PQexecParams): their best
+     * plan depends on the filter values. */
     bool prepare;
+    bool count_prepare; /* count_sql likewise (GIN plans) */
     /* The search holds text but no word character ("%", "'", ".*"): no indexed word can
      * match it, so the answer is an empty page (never the unfiltered list). */
     bool matches_nothing;

@@ -201,6 +201,14 @@ int main(int argc, char **argv)
         if (f == NULL || v == NULL)
             return 1;
         write_sql(f, q.sql);
+        if (q.fallback_sql != NULL) { /* PROBE: list_tasks.sh appends it when the walk says so */
+            snprintf(path, sizeof(path), "%s/%s.fallback.sql", argv[1], c->name);
+            FILE *fb = fopen(path, "w");
+            if (fb == NULL)
+                return 1;
+            write_sql(fb, q.fallback_sql);
+            fclose(fb);
+        }
         if (write_frame(argv[1], c->name, c->after_key == NULL ? ".bin" : ".page1.bin", &r) != 0)
             return 1;
         /* pgbench -M: how the server sends it (td_task_query.prepare) */

@@ -61,6 +61,25 @@ EOF
 )
   # shellcheck disable=SC2086
   "$WORK/list_sql" "$2" "$1" $big
+  # A PROBE page is its walk, then the fallback when the walk's verdict (the last column)
+  # says so, as the server runs it. pgbench cannot mix -M per statement: such a page runs
+  # both custom-planned (extended), where the server prepares the walk.
+  local fb c
+  for fb in "$2"/*.fallback.sql; do
+    [[ -e $fb ]] || continue
+    c=$(basename "$fb" .fallback.sql)
+    if [[ $(psql_vars "$2/$c" -At -F'|' | awk -F'|' 'NR == 1 {print $NF}') == t ]]; then
+      cat "$fb" >>"$2/$c.sql"
+      echo extended >"$2/$c.mode"
+    fi
+  done
+}
+
+# psql_vars DIR/COMBO [psql args]: runs the combination's SQL with its values
+psql_vars() {
+  local -a vargs
+  mapfile -t vargs < <(while IFS= read -r line; do printf -- '-v\n%s\n' "$line"; done <"$1.vars")
+  sed -E "s/:(p[0-9]+)/:'\\1'/g" "$1.sql" | psql -X -q "${vargs[@]}" "${@:2}" "$URL"
 }
 
 vars_args() { # prints -D args, one per line, for a .vars file
@@ -204,9 +223,8 @@ explain)
       [[ $c =~ $ONLY ]] || continue
       echo "=== $u $c"
       # psql quotes each value itself (:'pN'); EXPLAIN of literals = the custom plan.
-      mapfile -t vargs < <(while IFS= read -r line; do printf -- '-v\n%s\n' "$line"; done <"$WORK/$u/$c.vars")
-      sed -E "s/:(p[0-9]+)/:'\\1'/g; s/^/EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) /" "$WORK/$u/$c.sql" |
-        psql -X -q "${vargs[@]}" "$URL" | grep -v '^$'
+      sed -i 's/^/EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) /' "$WORK/$u/$c.sql"
+      psql_vars "$WORK/$u/$c" | grep -v '^$'
     done <"$WORK/$u/combos.txt"
   done
   ;;

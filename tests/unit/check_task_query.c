@@ -246,6 +246,7 @@ START_TEST(plan_choice)
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_WALK);
     ck_assert(!Q.prepare); /* custom plans: the best one depends on the values */
+    ck_assert_ptr_null(Q.fallback_sql);
     ck_assert_ptr_null(strstr(Q.sql, "WITH"));
     ck_assert_ptr_null(strstr(Q.sql, "(t.user_id || '')"));
     r.n_tags_any = 1;
@@ -258,10 +259,14 @@ START_TEST(plan_choice)
                             "(t.user_id || '') = $1 "
                             "ORDER BY t.due_sort, t.id LIMIT $3) t ORDER BY t.k, t.id");
     ck_assert(Q.prepare);
+    ck_assert_ptr_null(Q.fallback_sql);
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
-    ck_assert(!Q.prepare);
-    ck_assert_ptr_null(strstr(Q.sql, "(SELECT td_"));
+    ck_assert(Q.prepare); /* the walk: generic plans, functions as InitPlans */
+    ck_assert_ptr_nonnull(strstr(Q.sql, "(SELECT td_lower_array("));
+    ck_assert(!Q.count_prepare);
+    ck_assert_ptr_nonnull(Q.fallback_sql); /* custom-planned: sees the values */
+    ck_assert_ptr_null(strstr(Q.fallback_sql, "(SELECT td_"));
     r.n_tags_all = 1; /* one all-of name: as selective as any-of */
     r.tags_all = work;
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
@@ -295,8 +300,9 @@ START_TEST(plan_choice)
 }
 END_TEST
 
-/* The PROBE shape: one walk bounded to 4000 rows, the page from it unless the one-time
- * filter d.gin sends it to the second branch; keyset and LIMIT in both, parameters shared. */
+/* The PROBE shape: one walk bounded to 4000 rows, the page from it with the verdict d.gin
+ * as last column; the fallback with every condition bare; keyset and LIMIT in both, the
+ * same parameters. */
 START_TEST(probe_shape)
 {
     Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
@@ -315,21 +321,25 @@ START_TEST(probe_shape)
     ck_assert_str_eq(
         Q.sql,
         "WITH w AS MATERIALIZED (SELECT t.id, t.due_sort AS k, (true AND t.priority = "
-        "ANY($2::smallint[]) AND t.tag_keys && td_lower_array($3::text[])) AS hit FROM tasks t "
-        "WHERE t.user_id = $1 AND t.completed_at IS NULL AND (t.due_sort, t.id) < "
+        "ANY($2::smallint[]) AND t.tag_keys && (SELECT td_lower_array($3::text[]))) AS hit "
+        "FROM tasks t WHERE t.user_id = $1 AND t.completed_at IS NULL AND (t.due_sort, t.id) < "
         "($4::timestamptz, $5::uuid) ORDER BY t.due_sort DESC, t.id DESC LIMIT 4000), "
         "a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT $6), "
         "d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= $6::int8 THEN false "
         "ELSE (SELECT count(*) FROM w) >= 4000 END AS gin) "
-        "SELECT " COLS ", t.k::text FROM (SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id "
-        "WHERE NOT (SELECT d.gin FROM d) UNION ALL (SELECT t.*, t.due_sort AS k FROM tasks t "
+        "SELECT " COLS ", t.k::text, d.gin FROM d LEFT JOIN (SELECT t.*, a.k FROM a JOIN tasks t "
+        "ON t.id = a.id) t ON NOT d.gin ORDER BY t.k DESC, t.id DESC");
+    ck_assert_str_eq(
+        Q.fallback_sql,
+        "SELECT " COLS ", t.k::text FROM (SELECT t.*, t.due_sort AS k FROM tasks t "
         "WHERE t.user_id = $1 AND t.completed_at IS NULL AND t.priority = ANY($2::smallint[]) "
         "AND t.tag_keys && td_lower_array($3::text[]) AND td_user_keys(t.user_id, t.tag_keys) "
         "&& td_user_keys($1, td_lower_array($3::text[])) AND (t.due_sort, t.id) < "
-        "($4::timestamptz, $5::uuid) AND (SELECT d.gin FROM d) ORDER BY t.due_sort DESC, t.id "
-        "DESC LIMIT $6)) t ORDER BY t.k DESC, t.id DESC");
+        "($4::timestamptz, $5::uuid) ORDER BY t.due_sort DESC, t.id DESC LIMIT $6) t "
+        "ORDER BY t.k DESC, t.id DESC");
     ck_assert_int_eq(Q.nparams, 6);
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+    ck_assert_int_eq(max_param(Q.fallback_sql), Q.nparams);
     ck_assert_str_eq(Q.values[5], "51");
 }
 END_TEST
