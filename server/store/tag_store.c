@@ -32,6 +32,9 @@
 /* Kept by triggers (migration 0007): open tasks carrying the tag. */
 #define TAG_OPEN "g.open_tasks"
 enum { C_ID, C_NAME, C_COLOR, C_REV, C_CREATED, C_UPDATED, C_LOWER, C_OPEN };
+/* Affected task ids per TagChanged change record: 10,000 ids are ~380 kB of event, under
+ * Kafka's default 1 MB message size (a rename of 60k tasks would be 2.3 MB as one). */
+enum { TAG_EVENT_MAX_IDS = 10000 };
 
 /* Tasks of user $1 carrying tag $2 (lower name $3): task_tags is the truth, tag_keys the
  * denormalised copy; both are index-backed, and the union keeps the two consistent even
@@ -216,9 +219,15 @@ static td_status tx_end(td_tag_ctx *ctx, td_status st)
     return TD_OK;
 }
 
-static td_status write_change(td_tag_ctx *ctx, int64_t rev, const char *tag_id,
-                              const Todo__V1__TagChanged *ev)
+/* Writes ev (revision rev) as change records: one, or one per TAG_EVENT_MAX_IDS affected
+ * tasks, the later parts at revisions bumped here (see TagChanged.part in events.proto). */
+static td_status write_changes(td_tag_ctx *ctx, int64_t rev, const char *tag_id,
+                               Todo__V1__TagChanged *ev)
 {
+    char **ids = ev->affected_task_ids;
+    size_t n = ev->n_affected_task_ids;
+    size_t parts = n == 0 ? 1 : (n + TAG_EVENT_MAX_IDS - 1) / TAG_EVENT_MAX_IDS;
+    td_status st = TD_OK;
     td_change ch = {0};
     ch.user_id = ctx->user;
     ch.type = "todo.v1.TagChanged";
@@ -226,7 +235,22 @@ static td_status write_change(td_tag_ctx *ctx, int64_t rev, const char *tag_id,
     ch.aggregate_id = tag_id;
     ch.data = &ev->base;
     ch.cid = ctx->cid;
-    return td_change_insert(ctx->conn, &ch, rev, ctx->arena, ctx->err, sizeof(ctx->err));
+    ev->parts = (int32_t)parts;
+    for (size_t k = 0; k < parts && st == TD_OK; k++) {
+        if (k > 0)
+            st = td_change_bump_revision(ctx->conn, ctx->user, &rev, ctx->err, sizeof(ctx->err));
+        ev->revision = rev;
+        ev->part = (int32_t)k + 1;
+        ev->affected_task_ids = ids + k * TAG_EVENT_MAX_IDS;
+        ev->n_affected_task_ids = n - k * TAG_EVENT_MAX_IDS < TAG_EVENT_MAX_IDS
+                                      ? n - k * TAG_EVENT_MAX_IDS
+                                      : TAG_EVENT_MAX_IDS;
+        if (st == TD_OK)
+            st = td_change_insert(ctx->conn, &ch, rev, ctx->arena, ctx->err, sizeof(ctx->err));
+    }
+    ev->affected_task_ids = ids;
+    ev->n_affected_task_ids = n;
+    return st;
 }
 
 /* Runs a statement expected to return at most one tag row. TD_ENOTFOUND when none. */
@@ -385,7 +409,7 @@ td_status td_tag_store_create(td_tag_ctx *ctx, const char *name, const char *col
     ev.revision = rev;
     ev.change = TODO__V1__TAG_CHANGED__CHANGE__CHANGE_CREATED;
     ev.tag = out;
-    st = write_change(ctx, rev, out->id, &ev);
+    st = write_changes(ctx, rev, out->id, &ev);
 out:
     if (in_tx)
         st = tx_end(ctx, st);
@@ -506,7 +530,7 @@ td_status td_tag_store_update(td_tag_ctx *ctx, const char *id, unsigned fields, 
     ev.change = TODO__V1__TAG_CHANGED__CHANGE__CHANGE_UPDATED;
     ev.tag = out;
     ev.changed = &changed;
-    st = write_change(ctx, rev, out->id, &ev);
+    st = write_changes(ctx, rev, out->id, &ev);
 out:
     PQclear(r);
     if (in_tx)
@@ -553,7 +577,7 @@ td_status td_tag_store_delete(td_tag_ctx *ctx, const char *id, int64_t etag_rev)
     ev.revision = rev;
     ev.change = TODO__V1__TAG_CHANGED__CHANGE__CHANGE_DELETED;
     ev.tag = &before;
-    st = write_change(ctx, rev, before.id, &ev);
+    st = write_changes(ctx, rev, before.id, &ev);
 out:
     PQclear(r);
     PQclear(d);

@@ -8,8 +8,10 @@
  * consumed. Every statement filters on user_id; another user's tag id behaves exactly
  * like a missing one (TD_ENOTFOUND).
  *
- * Change records: one per mutation (changes has UNIQUE (user_id, revision), and one
- * mutation = one revision), always a todo.v1.TagChanged on task.events:
+ * Change records: one per revision (changes has UNIQUE (user_id, revision)), always a
+ * todo.v1.TagChanged on task.events; one per mutation, except that a rename or delete
+ * affecting more than 10,000 tasks is split into parts of 10,000 ids at consecutive
+ * revisions (TagChanged.part/parts, so each stays under Kafka's 1 MB message limit):
  *   create  CHANGE_CREATED, tag after.
  *   update  CHANGE_UPDATED, tag after, changed = paths whose value changed; on a rename,
  *           affected_task_ids = the tasks whose tags[] was rewritten (their revision and
@@ -17,8 +19,8 @@
  *   delete  CHANGE_DELETED, tag before, affected_task_ids = tasks it was removed from
  *           (same revision rule).
  * A sync client applies the event atomically: rename/remove the tag name (matched
- * case-insensitively) in each affected task and set their revision to the event's; or
- * re-read them with GetTask. A no-op update (same name and color) writes nothing.
+ * case-insensitively) in each affected task and set their revision to the event's (the
+ * first part's, for a split one); or re-read them with GetTask. A no-op update (same name and color) writes nothing.
  *
  * Tags created implicitly by td_tag_store_ensure() (a task naming an unknown tag) get
  * no event of their own: the caller's TaskCreated/TaskUpdated carries the names.

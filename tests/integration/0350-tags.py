@@ -6,7 +6,8 @@ INVALID_ARGUMENT; nothing stored), tags created on first use by CreateTask and m
 case-insensitively, ListTags open-task counts, UpdateTag rename/recolour (rename onto an
 existing name -> ALREADY_EXISTS; tasks follow a rename), DeleteTag removes the tag from
 every task (their etags change) and records the change; revisions gap-free (psql);
-open-task counts stay exact through a random mix of writes.
+open-task counts stay exact through a random mix of writes; a rename on 10,050 tasks
+writes its TagChanged in two parts, each under Kafka's 1 MB limit.
 """
 import tdtest as T
 import tdtasks as TT
@@ -233,6 +234,47 @@ def open_counts_kept(srv):
             not bad, "; ".join(bad[:3]))
 
 
+def split_events(srv):
+    """A rename touching 10,050 tasks writes its TagChanged in two parts (10,000 + 50 ids)
+    at consecutive revisions, each well under Kafka's 1 MB message limit; together they
+    name every renamed task once."""
+    u = TT.User(srv)
+    tag = u.must("CreateTag", {"tag": {"name": "Bulk"}})
+    TT.psql("INSERT INTO tasks (user_id, title, tags, revision) SELECT %s, 'bulk ' || g, "
+            "ARRAY['Bulk'], 1 FROM generate_series(1, 10050) g" % TT.q(u.sub))
+    try:
+        rev = TT.db_counts(u.sub)["revision"]
+        r = u.update_tag({"id": tag.id, "name": "Heap"}, ["name"])
+        check_code("UpdateTag rename on 10,050 tasks -> OK", r, OK)
+        rows = TT.psql("SELECT revision, encode(payload, 'hex') FROM changes WHERE user_id = %s"
+                       " AND revision > %d ORDER BY revision" % (TT.q(u.sub), rev))
+        protos = T.protos()
+        parts = []
+        for line in rows.split("\n") if rows else []:
+            r_, hx = line.split("|")
+            raw = bytes.fromhex(hx)
+            ce = protos.cls("io.cloudevents.v1.CloudEvent").FromString(raw)
+            ev = protos.cls("todo.v1.TagChanged").FromString(ce.proto_data.value)
+            parts.append((int(r_), len(raw), ev))
+        T.check("two change records at revisions %d and %d, parts 1/2 and 2/2, 10,000 + 50 ids"
+                % (rev + 1, rev + 2),
+                [(p[0], p[2].part, p[2].parts, len(p[2].affected_task_ids)) for p in parts]
+                == [(rev + 1, 1, 2, 10000), (rev + 2, 2, 2, 50)],
+                [(p[0], p[2].part, p[2].parts, len(p[2].affected_task_ids)) for p in parts])
+        T.check("each part is under 1 MB and carries the renamed tag",
+                all(p[1] < 1000000 and p[2].tag.name == "Heap" and
+                    list(p[2].changed.paths) == ["name"] for p in parts),
+                [(p[1], p[2].tag.name) for p in parts])
+        ids = [i for p in parts for i in p[2].affected_task_ids]
+        want = set(TT.psql("SELECT id FROM tasks WHERE user_id = %s" % TT.q(u.sub)).split("\n"))
+        T.check("the parts name each of the 10,050 tasks once", len(ids) == len(set(ids))
+                and set(ids) == want, "%d ids, %d distinct, %d tasks" % (len(ids), len(set(ids)),
+                                                                      len(want)))
+        TT.check_revisions("revisions gap-free after the split rename", u.sub)
+    finally:
+        TT.psql("DELETE FROM tasks WHERE user_id = %s" % TT.q(u.sub))
+
+
 def run():
     srv = TT.start_server()
     TT.section("CreateTag", create_tags, srv)
@@ -240,6 +282,7 @@ def run():
     TT.section("UpdateTag", update_tags, srv)
     TT.section("DeleteTag", delete_tags, srv)
     TT.section("open-task counts kept by triggers", open_counts_kept, srv)
+    TT.section("TagChanged split for a rename on many tasks", split_events, srv)
     srv.stop()
 
 
