@@ -62,8 +62,9 @@ static const var vars[] = {
     {"TODO_DB_POOL_SIZE", "0", "PostgreSQL connections (0 = one per gRPC thread, max 256)", K_INT,
      0, 256, F(db_pool_size)},
     {"TODO_DB_LIST_CONNECTIONS", "0",
-     "PostgreSQL connections for ListTasks and ListTags (0 = 2 x usable cores; max 256)", K_INT, 0,
-     256, F(db_list_conns)},
+     "PostgreSQL connections for ListTasks and ListTags (0 = 2 x usable cores, at least 4; max "
+     "256)",
+     K_INT, 0, 256, F(db_list_conns)},
     {"TODO_DB_READ_CONNECTIONS", "4",
      "pipelined PostgreSQL sessions for GetTask (0 = off: reads use the pool; max 64)", K_INT, 0,
      64, F(db_read_conns)},
