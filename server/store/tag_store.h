@@ -20,7 +20,8 @@
  *           (same revision rule).
  * A sync client applies the event atomically: rename/remove the tag name (matched
  * case-insensitively) in each affected task and set their revision to the event's (the
- * first part's, for a split one); or re-read them with GetTask. A no-op update (same name and color) writes nothing.
+ * first part's, for a split one); or re-read them with GetTask. A no-op update (same
+ * name and color) writes nothing.
  *
  * Tags created implicitly by td_tag_store_ensure() (a task naming an unknown tag) get
  * no event of their own: the caller's TaskCreated/TaskUpdated carries the names.
