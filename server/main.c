@@ -172,8 +172,10 @@ static int serve(server_app *app)
     size_t pool = app->cfg.db_pool_size > 0 ? (size_t)app->cfg.db_pool_size : (size_t)threads;
     /* List pages are CPU-bound on the database (store.h): about two per database core. Its
      * cores are unknown here: two per usable core of this process, and at least 4 (a
-     * database has 2 cores or more; measured with this server on 1 core and PostgreSQL on
-     * 2: 2 connections left one database core idle, ranked search p99 260 -> 139 ms). */
+     * database has 2 cores or more). Measured with this server on 1 core, PostgreSQL on 2,
+     * 6 clients of a 5 ms page and 2 of a 40 ms ranked search: with 2 connections the
+     * cheap pages wait behind the ranked ones (p99 51 ms, 180 pages/s); with 4, p99 28 ms
+     * and 310 pages/s, the ranked ones p99 61 -> 97 ms. */
     size_t lists = app->cfg.db_list_conns > 0 ? (size_t)app->cfg.db_list_conns
                    : ncpu < 2                 ? 4
                                               : 2 * (size_t)ncpu;

@@ -162,6 +162,12 @@ typedef struct build {
     sbuf index, index_ip; /* on the user-prefixed GIN keys (0004): index conditions */
 } build;
 
+/* Any of the filter buffers ran out of memory. */
+static bool filters_oom(const build *b)
+{
+    return b->where.oom || b->plain.oom || b->plain_ip.oom || b->index.oom || b->index_ip.oom;
+}
+
 static td_status bad(build *b, const char *field, const char *desc)
 {
     *b->bad_field = field;
@@ -285,15 +291,15 @@ static const char *sb_str(const sbuf *s)
     return s->p != NULL && !s->oom ? s->p : "";
 }
 
-/* "tasks t WHERE <filters>" of a WALK or GIN query (initplan: the rendition of prepared
- * statements, see sb_cond). GIN: the user-prefixed GIN
- * conditions, which are exact given the user (so the row-level tag/search tests are not
- * repeated), and the user test written as (t.user_id || '') = $1: no btree can serve that
- * expression, so the planner cannot AND the GIN bitmap with a (user_id, ...) btree bitmap,
- * which it otherwise does because it takes the user-prefixed keys and user_id for
- * independent (10,000 extra TIDs for a 10k-task user, 1,000,000 for a big one). An
- * expression rather than an OFFSET 0 subquery: no projection of whole rows in between
- * (measured: ranked search for "b" on the 10k-task user, 8 clients, +18% pages/s). */
+/* "tasks t WHERE <filters>" of a WALK or GIN query; initplan picks the rendition of
+ * prepared statements (sb_cond). GIN: the user-prefixed GIN conditions, which are exact
+ * given the user (so the row-level tag/search tests are not repeated), and the user test
+ * written as (t.user_id || '') = $1: no btree can serve that expression, so the planner
+ * cannot AND the GIN bitmap with a (user_id, ...) btree bitmap, which it otherwise does
+ * because it takes the user-prefixed keys and user_id for independent (10,000 extra TIDs
+ * for a 10k-task user, 1,000,000 for a big one). An expression rather than an OFFSET 0
+ * subquery: no projection of whole rows in between (measured: ranked search for "b" on
+ * the 10k-task user, 8 clients, +18% pages/s). */
 static void add_from_where(sbuf *s, const build *b, bool initplan)
 {
     const char *where = sb_str(&b->where);
@@ -379,8 +385,7 @@ static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_
     sb_param(&fb, limit_param);
     sb_add(&fb, ") t");
     add_order(&fb, q, search_param, "k");
-    if (sql->oom || fb.oom || keyset->oom || b->where.oom || b->plain.oom || b->plain_ip.oom ||
-        b->index.oom)
+    if (sql->oom || fb.oom || keyset->oom || filters_oom(b))
         return TD_ENOMEM;
     b->q->sql = sql->p;
     b->q->fallback_sql = fb.p;
@@ -528,7 +533,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         sbuf cnt = {.a = a};
         sb_add(&cnt, "SELECT count(*) FROM ");
         add_from_where(&cnt, &b, out->count_prepare);
-        if (cnt.oom || b.where.oom || b.plain.oom || b.index.oom || b.index_ip.oom) {
+        if (cnt.oom || filters_oom(&b)) {
             st = TD_ENOMEM;
             goto out;
         }
@@ -584,7 +589,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         sb_add(&sql, ") p JOIN tasks t ON t.id = p.id");
     sb_add(&sql, ") t");
     add_order(&sql, out, search_param, "k");
-    if (sql.oom || keyset.oom || b.where.oom || b.plain.oom || b.index_ip.oom) {
+    if (sql.oom || keyset.oom || filters_oom(&b)) {
         st = TD_ENOMEM;
         goto out;
     }
