@@ -77,21 +77,6 @@ def reference(user, req):
     return out.split("\n") if out else []
 
 
-def walk(u, req, page_size, max_pages):
-    """ids of the first max_pages pages (all pages when they end before)."""
-    ids, token = [], ""
-    for _ in range(max_pages):
-        q = dict(req, page_size=page_size)
-        if token:
-            q["page_token"] = token
-        resp = u.must("ListTasks", q, "list page")
-        ids += [t.id for t in resp.tasks]
-        token = resp.next_page_token
-        if not token:
-            return ids, True
-    return ids, False
-
-
 SHAPES = [  # (request, page_size, pages walked at most)
     ({"tags_any": ["work"], "order_by": "TASK_ORDER_BY_DUE"}, 100, 3),
     ({"tags_any": ["WORK"], "order_by": "TASK_ORDER_BY_DUE", "descending": True}, 50, 3),
@@ -127,7 +112,8 @@ def big_user_pages(srv, u):
     bad = []
     for req, page_size, pages in SHAPES:
         want = reference(u.sub, req)
-        got, complete = walk(u, req, page_size, pages)
+        tasks, complete = u.list_pages(page_size, pages, **req)
+        got = [t.id for t in tasks]
         if not complete:
             want = want[:len(got)]
         if got != want or len(set(got)) != len(got):

@@ -157,8 +157,9 @@ class User:
     def list(self, **req):
         return self.call("ListTasks", req)
 
-    def list_all(self, page_size=100, max_pages=1000, **req):
-        """Every task of the filter, walking the pages. Raises Failure on a non-OK page."""
+    def list_pages(self, page_size=100, max_pages=1000, **req):
+        """(tasks of the first max_pages pages, whether they were all). Raises Failure on a
+        non-OK page."""
         out, token = [], ""
         for _ in range(max_pages):
             q = dict(req, page_size=page_size)
@@ -168,8 +169,15 @@ class User:
             out += list(resp.tasks)
             token = resp.next_page_token
             if not token:
-                return out
-        raise Failure("list_all: more than %d pages" % max_pages)
+                return out, True
+        return out, False
+
+    def list_all(self, page_size=100, max_pages=1000, **req):
+        """Every task of the filter, walking the pages. Raises Failure on a non-OK page."""
+        out, complete = self.list_pages(page_size, max_pages, **req)
+        if not complete:
+            raise Failure("list_all: more than %d pages" % max_pages)
+        return out
 
     def titles(self, **req):
         return [t.title for t in self.list_all(**req)]
