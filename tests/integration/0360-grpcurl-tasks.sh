@@ -2,7 +2,7 @@
 # 0360-grpcurl-tasks: TaskService / TagService through grpcurl (an independent Go client)
 # using server reflection only (no .proto files), JSON in and out, with a token from
 # `todo-server mint-token --sub ...`: create tasks (due, priority, tags), list/filter/search
-# them, a validation error, and another user's view.
+# them, a field-mask update, a validation error, and another user's view.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC="${TD_SOURCE_DIR:-$(dirname "$(dirname "$HERE")")}"
@@ -106,6 +106,11 @@ out="$(call "$TOK_A" todo.v1.TaskService/ListTasks '{"search":"errands"}')"
 echo "$out" | jcheck "ListTasks search by tag name" "[t['title'] for t in j['tasks']]==['Groceries 🛒']"
 out="$(call "$TOK_A" todo.v1.TaskService/ListTasks '{"overdueOnly":true}')"
 echo "$out" | jcheck "ListTasks overdueOnly" "[t['title'] for t in j['tasks']]==['Old bill']"
+# UpdateTask as the README shows it (grpcurl takes a FieldMask as {"paths": [...]}).
+ETAG="$(call "$TOK_A" todo.v1.TaskService/GetTask "{\"id\":\"$ID1\"}" | $PY -c 'import json,sys; print(json.load(sys.stdin).get("etag",""))' 2>/dev/null)"
+out="$(call "$TOK_A" todo.v1.TaskService/UpdateTask "{\"task\":{\"id\":\"$ID1\",\"etag\":\"$ETAG\",\"priority\":\"PRIORITY_URGENT\",\"title\":\"not masked\"},\"update_mask\":{\"paths\":[\"priority\"]}}")"
+echo "$out" | jcheck "UpdateTask via grpcurl: only the masked priority changes" \
+  "j['priority']=='PRIORITY_URGENT' and j['title']=='Groceries 🛒' and j['etag']!='$ETAG'"
 out="$(call "$TOK_A" todo.v1.TagService/ListTags '{}')"
 echo "$out" | jcheck "ListTags shows Errands with one open task" \
   "[(t['name'],t['openTaskCount']) for t in j['tags']]==[('Errands',1)]"
