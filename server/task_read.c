@@ -171,8 +171,8 @@ static td_status get_task(td_rpc_call *call, const ProtobufCMessage *req_msg,
     return TD_PENDING;
 }
 
-/* Runs one of q's statements: prepared once per session with generic plans, or planned
- * with the values (see td_task_query.prepare). */
+/* Runs one of q's statements: prepared once per session, or sent with its values each
+ * time (see td_task_query.prepare). */
 static PGresult *list_exec(td_pg_conn *conn, const td_task_query *q, bool prepared, const char *sql,
                            int nparams, td_status *st, char *err, size_t cap)
 {

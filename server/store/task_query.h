@@ -115,9 +115,11 @@ typedef struct td_task_query {
      * no parse and no planning per page. Every function of the parameters is then an
      * InitPlan "(SELECT f($n))", run once per execution; custom and generic plans see
      * the same estimates, so the generic one wins on cost. PROBE: sql, the walk, is
-     * prepared too (an index walk in sort order whatever the values); its fallback_sql
-     * and count_sql are not. WALK pages stay custom-planned (PQexecParams): their best
-     * plan depends on the filter values. */
+     * prepared too, which saves its parse; PostgreSQL keeps planning it with the values
+     * (its custom plans cost less, and run faster: a 2,453-row walk 4.9 ms against 10.6
+     * ms generic), 0.5 ms a plan where the former one-statement PROBE took ~2 ms. Its
+     * fallback_sql and count_sql are not prepared. WALK pages stay custom-planned
+     * (PQexecParams): their best plan depends on the filter values. */
     bool prepare;
     bool count_prepare; /* count_sql likewise (GIN plans) */
     /* The search holds text but no word character ("%", "'", ".*"): no indexed word can

@@ -262,7 +262,7 @@ START_TEST(plan_choice)
     ck_assert_ptr_null(Q.fallback_sql);
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
-    ck_assert(Q.prepare); /* the walk: generic plans, functions as InitPlans */
+    ck_assert(Q.prepare); /* the walk: prepared, functions as InitPlans */
     ck_assert_ptr_nonnull(strstr(Q.sql, "(SELECT td_lower_array("));
     ck_assert(!Q.count_prepare);
     ck_assert_ptr_nonnull(Q.fallback_sql); /* custom-planned: sees the values */
