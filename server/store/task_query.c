@@ -334,7 +334,8 @@ static void add_order(sbuf *s, const td_task_query *q, int search_param, const c
  * the walk neither filled a page nor ran out of rows, so the matches are rarer than 1 in
  * PROBE_ROWS / limit. The result is the hits joined back whole, each row carrying d.gin
  * in its last column; one NULL row when there are none or d.gin is true. Prepared (see
- * td_task_query.prepare: PostgreSQL still plans it per call, a small plan). fallback_sql, custom-planned, run when d.gin is true: the page with every condition
+ * td_task_query.prepare: PostgreSQL still plans it per call, a small plan).
+ * fallback_sql, custom-planned, run when d.gin is true: the page with every condition
  * visible to the planner (GIN keys AND-ed with a priority or range btree when that
  * narrows a big user's bitmap). */
 static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_len,
