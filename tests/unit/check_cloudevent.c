@@ -8,6 +8,7 @@
 #include "events/cloudevent.h"
 #include "google/protobuf/any.pb-c.h"
 #include "todo/v1/events.pb-c.h"
+#include "check_run.h"
 
 static td_arena *A;
 
@@ -320,8 +321,6 @@ int main(void)
 {
     Suite *s = suite_create("cloudevent");
     TCase *tc = tcase_create("codec");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, round_trip);
@@ -332,9 +331,5 @@ int main(void)
     tcase_add_test(tc, encode_requires_fields);
     tcase_add_test(tc, ids);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

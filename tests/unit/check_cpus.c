@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/cpus.h"
+#include "check_run.h"
 
 static char root[256];
 
@@ -114,9 +115,5 @@ int main(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, this_machine);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "http/httpd.h"
 #include "http/metrics_http.h"
+#include "check_run.h"
 
 static bool healthy = true;
 static bool health_cb(void *ud)
@@ -343,9 +344,5 @@ int main(void)
     TCase *misc = tcase_create("misc");
     tcase_add_test(misc, addresses);
     suite_add_tcase(s, misc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "auth/jwt.h"
+#include "check_run.h"
 
 #define NOW 1700000000LL
 static const char SECRET[] = "test-secret-test-secret-test-secret!";
@@ -791,11 +792,8 @@ int main(void)
     rsa_pub_pem = strndup(pem, (size_t)n);
     BIO_free(bio);
 
-    SRunner *sr = srunner_create(jwt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = td_check_run(jwt_suite());
     free(rsa_pub_pem);
     EVP_PKEY_free(rsa_key);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }

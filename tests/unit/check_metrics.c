@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/metrics.h"
+#include "check_run.h"
 
 /* The part of a rendering before the process metrics. */
 static char *user_part(td_metrics *m)
@@ -222,9 +223,5 @@ int main(void)
     tcase_add_test(tc, process_metrics);
     tcase_add_test(tc, concurrency_smoke);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../server/page_token.c"
+#include "check_run.h"
 
 static const unsigned char KEY[32] = "0123456789abcdef0123456789abcdef";
 static const char ID[] = "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d";
@@ -197,9 +198,5 @@ int main(void)
     tcase_add_test(tc, encode_refuses_bad_input);
     tcase_add_test(tc, uuid_parse);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

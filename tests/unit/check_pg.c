@@ -13,6 +13,7 @@
 
 #include "pg/migrate.h"
 #include "pg/pg.h"
+#include "check_run.h"
 
 /* Port 1 on loopback: nothing listens, connect fails at once. */
 #define DOWN_URL "postgresql://todo:s3cretpw@127.0.0.1:1/todo?connect_timeout=1"
@@ -285,10 +286,5 @@ static Suite *pg_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pg_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(pg_suite());
 }

@@ -13,6 +13,7 @@
 #include "core/metrics.h"
 #include "redis/ratelimit.h"
 #include "redis/redis_url.h"
+#include "check_run.h"
 
 /* ------------------------------------------------------------------ URL */
 
@@ -357,9 +358,5 @@ int main(void)
     tcase_add_test(acc, table_bound);
     tcase_add_test(acc, threads_exact);
     suite_add_tcase(s, acc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

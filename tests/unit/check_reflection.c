@@ -14,6 +14,7 @@
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "rpc/descriptor_set.h"
 #include "rpc/reflection.h"
+#include "check_run.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest req_t;
 typedef Grpc__Reflection__V1__ServerReflectionResponse resp_t;
@@ -407,9 +408,5 @@ static Suite *reflection_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(reflection_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(reflection_suite());
 }

@@ -14,6 +14,7 @@
 #include "rpc/status_map.h"
 #include "rpc/validate.h"
 #include "todo/v1/task.pb-c.h"
+#include "check_run.h"
 
 START_TEST(status_map_every_code)
 {
@@ -188,9 +189,5 @@ int main(void)
     tcase_add_test(tc, base64url_strict);
     tcase_add_test(tc, arena_alloc_cleanup);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../server/tag_validate.c"
+#include "check_run.h"
 
 static td_arena *A;
 
@@ -178,8 +179,6 @@ int main(void)
 {
     Suite *s = suite_create("tag_validate");
     TCase *tc = tcase_create("rules");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, names);
@@ -188,9 +187,5 @@ int main(void)
     tcase_add_test(tc, page_sizes);
     tcase_add_test(tc, ids);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

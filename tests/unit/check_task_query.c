@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../server/store/task_query.c"
+#include "check_run.h"
 
 #define COLS "t.id::text, t.title"
 
@@ -446,9 +447,5 @@ int main(void)
     tcase_add_test(tc, validation_names_field);
     tcase_add_test(tc, timestamps);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }

@@ -12,6 +12,7 @@
 #endif
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "check_run.h"
 
 static td_arena *A;
 static char FIELDS[2048]; /* "field;field;..." of the last validation */
@@ -490,9 +491,5 @@ int main(void)
     tcase_add_test(tc, update_mask);
     tcase_add_test(tc, ids);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return td_check_run(s);
 }
