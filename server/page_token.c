@@ -16,7 +16,9 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-enum { TOKEN_VERSION = 1, HEADER_LEN = 1 + TD_PAGE_TOKEN_HASH_LEN + 2, ID_LEN = 16 };
+/* Version 2: RELEVANCE keys carry "rank|updated_at". A token of another version is
+ * INVALID_ARGUMENT (the client lists again from the first page). */
+enum { TOKEN_VERSION = 2, HEADER_LEN = 1 + TD_PAGE_TOKEN_HASH_LEN + 2, ID_LEN = 16 };
 
 /* ---- uuid ---- */
 
@@ -166,8 +168,10 @@ td_status td_page_token_decode(const unsigned char page_key[32],
         *why = "bad signature";
         goto out;
     }
-    if (buf[0] != TOKEN_VERSION)
+    if (buf[0] != TOKEN_VERSION) {
+        *why = "from another server version; list again from the first page";
         goto out;
+    }
     if (memcmp(buf + 1, qh, TD_PAGE_TOKEN_HASH_LEN) != 0) {
         *why = "does not match the request's filters, order or user";
         goto out;

@@ -263,15 +263,19 @@ static td_status add_priorities(build *b, const Todo__V1__ListTasksRequest *r)
 typedef struct order_info {
     const char *expr; /* key over alias t; RELEVANCE appends the search parameter */
     const char *cast; /* type of the key parameter */
+    /* RELEVANCE: ranks tie in bulk (every task with the word once in its title has the
+     * same rank), so the most recently updated comes first among equals, then the id.
+     * The page token's key is then "rank|updated_at" (split_part in the keyset). */
+    const char *tie;
 } order_info;
 
 static const order_info ORDERS[] = {
-    [TD_TASK_ORDER_DUE] = {"t.due_sort", "timestamptz"},
-    [TD_TASK_ORDER_PRIORITY] = {"t.priority", "smallint"},
-    [TD_TASK_ORDER_CREATED] = {"t.created_at", "timestamptz"},
-    [TD_TASK_ORDER_UPDATED] = {"t.updated_at", "timestamptz"},
-    [TD_TASK_ORDER_TITLE] = {"lower(t.title)", "text"},
-    [TD_TASK_ORDER_RELEVANCE] = {"ts_rank(t.search, ", "real"},
+    [TD_TASK_ORDER_DUE] = {"t.due_sort", "timestamptz", NULL},
+    [TD_TASK_ORDER_PRIORITY] = {"t.priority", "smallint", NULL},
+    [TD_TASK_ORDER_CREATED] = {"t.created_at", "timestamptz", NULL},
+    [TD_TASK_ORDER_UPDATED] = {"t.updated_at", "timestamptz", NULL},
+    [TD_TASK_ORDER_TITLE] = {"lower(t.title)", "text", NULL},
+    [TD_TASK_ORDER_RELEVANCE] = {"ts_rank(t.search, ", "real", "t.updated_at"},
 };
 
 /* The sort key; RELEVANCE (GIN plans only) ranks against the search parameter, an
@@ -313,7 +317,8 @@ static void add_from_where(sbuf *s, const build *b, bool initplan)
     sb_add(s, where + (b->where.oom ? 0 : b->user_len)); /* the filters after the user test */
 }
 
-/* " ORDER BY <key> dir, t.id dir"; alias "k" orders the outer query by its k column. */
+/* " ORDER BY <key> dir[, <tie> dir], t.id dir"; alias "k" orders the outer query by its k
+ * column. */
 static void add_order(sbuf *s, const td_task_query *q, int search_param, const char *alias)
 {
     const char *dir = q->descending ? " DESC" : "";
@@ -323,8 +328,24 @@ static void add_order(sbuf *s, const td_task_query *q, int search_param, const c
     else
         add_key(s, q, search_param);
     sb_add(s, dir);
+    if (ORDERS[q->order].tie != NULL) {
+        sb_add(s, ", ");
+        sb_add(s, ORDERS[q->order].tie);
+        sb_add(s, dir);
+    }
     sb_add(s, ", t.id");
     sb_add(s, dir);
+}
+
+/* The key column of a result row (key_col), as the page token stores it. */
+static void add_key_text(sbuf *s, const td_task_query *q)
+{
+    sb_add(s, ", t.k::text");
+    if (ORDERS[q->order].tie != NULL) {
+        sb_add(s, " || '|' || ");
+        sb_add(s, ORDERS[q->order].tie);
+        sb_add(s, "::text");
+    }
 }
 
 /* The two statements of a PROBE page (see task_query.h).
@@ -366,13 +387,15 @@ static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_
     sb_add(sql, "::int8 THEN false ELSE (SELECT count(*) FROM w) >= ");
     sb_add(sql, TD__TASK_QUERY_PROBE_ROWS_TEXT " END AS gin) SELECT ");
     sb_add(sql, b->in->columns);
-    sb_add(sql, ", t.k::text, d.gin FROM d LEFT JOIN "
+    add_key_text(sql, q);
+    sb_add(sql, ", d.gin FROM d LEFT JOIN "
                 "(SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id) t ON NOT d.gin");
     add_order(sql, q, search_param, "k");
 
     sb_add(&fb, "SELECT ");
     sb_add(&fb, b->in->columns);
-    sb_add(&fb, ", t.k::text FROM (SELECT t.*, ");
+    add_key_text(&fb, q);
+    sb_add(&fb, " FROM (SELECT t.*, ");
     add_key(&fb, q, search_param);
     sb_add(&fb, " AS k FROM tasks t WHERE ");
     sb_add(&fb, sb_str(&b->where));
@@ -542,14 +565,31 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
 
     /* Keyset: strictly after the last row of the previous page, in SQL direction. */
     if (in->after_key != NULL) {
+        const order_info *o = &ORDERS[out->order];
+        int key_param = add_value(&b, in->after_key);
         sb_add(&keyset, " AND (");
         add_key(&keyset, out, search_param);
+        if (o->tie != NULL) {
+            sb_add(&keyset, ", ");
+            sb_add(&keyset, o->tie);
+        }
         sb_add(&keyset, ", t.id) ");
         sb_add(&keyset, out->descending ? "<" : ">");
         sb_add(&keyset, " (");
-        sb_param(&keyset, add_value(&b, in->after_key));
-        sb_add(&keyset, "::");
-        sb_add(&keyset, ORDERS[out->order].cast);
+        if (o->tie != NULL) { /* "rank|updated_at" (add_key_text); InitPlans, so the text
+                               * is parsed once, not once per row compared */
+            sb_add(&keyset, "(SELECT split_part(");
+            sb_param(&keyset, key_param);
+            sb_add(&keyset, ", '|', 1)::");
+            sb_add(&keyset, o->cast);
+            sb_add(&keyset, "), (SELECT split_part(");
+            sb_param(&keyset, key_param);
+            sb_add(&keyset, ", '|', 2)::timestamptz)");
+        } else {
+            sb_param(&keyset, key_param);
+            sb_add(&keyset, "::");
+            sb_add(&keyset, o->cast);
+        }
         sb_add(&keyset, ", ");
         sb_param(&keyset, add_value(&b, in->after_id));
         sb_add(&keyset, "::uuid)");
@@ -574,7 +614,8 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                   (in->big_user || (searching && search_has_short_word(r->search)));
     sb_add(&sql, "SELECT ");
     sb_add(&sql, in->columns);
-    sb_add(&sql, ", t.k::text FROM (");
+    add_key_text(&sql, out);
+    sb_add(&sql, " FROM (");
     if (narrow)
         sb_add(&sql, "SELECT t.*, p.k FROM (");
     sb_add(&sql, narrow ? "SELECT t.id, " : "SELECT t.*, ");

@@ -41,7 +41,9 @@
  * Decisions (docs: ListTasks semantics):
  *  - completion UNSPECIFIED = ANY (AIP: an unset filter matches everything).
  *  - order_by UNSPECIFIED = RELEVANCE when searching, else CREATED. RELEVANCE without a
- *    search is INVALID_ARGUMENT. Ascending RELEVANCE = best first (rank descending).
+ *    search is INVALID_ARGUMENT. Ascending RELEVANCE = best first (rank descending),
+ *    then most recently updated (ranks tie in bulk: a word once in the title scores the
+ *    same everywhere), then id; its page-token key is "rank|updated_at".
  *  - DUE sorts on due_sort ('infinity' when undated): ascending puts undated tasks last;
  *    `descending` reverses the whole order (undated first), as for every other key.
  *  - due_after/due_before compare due_sort (all-day tasks: local midnight of the date);

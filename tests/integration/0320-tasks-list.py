@@ -134,6 +134,18 @@ def search(srv):
     T.check("relevance: title match ranks above description match",
             got is not None and [t.title for t in r.response.tasks][:1] == ["Groceries for the week"],
             [t.title for t in r.response.tasks] if r.code == OK else TT.res(r))
+    # Equal ranks (the word once in each title): most recently updated first, walked one
+    # per page; updating the oldest moves it to the front.
+    z = TT.User(srv)
+    zs = [z.create_ok("Zebra crossing " + w).id for w in ("north", "east", "south")]
+    walk = [t.id for t in z.list_all(page_size=1, search="zebra")]
+    T.check("relevance ties: newest update first, across pages", walk == zs[::-1], walk)
+    r = z.update({"id": zs[0], "priority": "PRIORITY_HIGH"}, ["priority"])
+    walk = [t.id for t in z.list_all(page_size=2, search="zebra")]
+    T.check("relevance ties: an updated task moves to the front",
+            r.code == OK and walk == [zs[0], zs[2], zs[1]], walk if r.code == OK else TT.res(r))
+    walk = [t.id for t in z.list_all(page_size=1, search="zebra", descending=True)]
+    T.check("relevance descending reverses the whole order", walk == [zs[1], zs[2], zs[0]], walk)
     # Metacharacters: no error, and never a task that does not contain the text.
     allowed = {"%": {"100% done report"}, "_": {"snake_case_name"},
                "'; DROP TABLE tasks;--": set(), ".*": {"regex a.*b literal"},

@@ -68,8 +68,9 @@ def reference(user, req):
         w.append("created_at >= %s" % TT.q(req["create_after"]))
     if req.get("search"):
         w.append("search @@ td_search_query(%s)" % TT.q(req["search"]))
-    if req.get("order_by") == "TASK_ORDER_BY_RELEVANCE":  # best first, then id descending
-        order = "ts_rank(search, td_search_query(%s)) DESC, id DESC" % TT.q(req["search"])
+    if req.get("order_by") == "TASK_ORDER_BY_RELEVANCE":  # best first, newest among equals
+        order = ("ts_rank(search, td_search_query(%s)) DESC, updated_at DESC, id DESC"
+                 % TT.q(req["search"]))
     else:
         d = " DESC" if req.get("descending") else ""
         order = "%s%s, id%s" % (KEYS[req["order_by"]], d, d)

@@ -107,6 +107,31 @@ START_TEST(every_bit_flip_is_refused)
 }
 END_TEST
 
+/* A correctly signed token of another layout version (v1: RELEVANCE keys without the
+ * updated_at tie) is refused with a message that says so. */
+START_TEST(other_version_is_refused)
+{
+    td_arena *a = td_arena_new(4096);
+    unsigned char h[16], raw[256];
+    td_status st;
+    td_page_cursor c;
+    const char *why;
+    char tok2[512];
+    qh("user42", "f", h);
+    char *tok = td_page_token_encode(KEY, h, "0.6079271", 9, ID, a, &st);
+    long n = td_base64url_decode(tok, strlen(tok), raw);
+    ck_assert_int_gt(n, TD_PAGE_TOKEN_MAC_LEN);
+    ck_assert_int_eq(raw[0], TOKEN_VERSION);
+    raw[0] = 1;
+    ck_assert_int_eq(
+        mac(KEY, raw, (size_t)n - TD_PAGE_TOKEN_MAC_LEN, raw + n - TD_PAGE_TOKEN_MAC_LEN), 0);
+    tok2[td_base64url_encode(raw, (size_t)n, tok2)] = '\0';
+    ck_assert_int_eq(td_page_token_decode(KEY, h, tok2, a, &c, &why), TD_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "server version"));
+    td_arena_destroy(a);
+}
+END_TEST
+
 START_TEST(garbage_and_truncation)
 {
     td_arena *a = td_arena_new(1 << 16);
@@ -193,6 +218,7 @@ int main(void)
     tcase_add_test(tc, uppercase_uuid_is_canonicalised);
     tcase_add_test(tc, bound_to_query_and_user);
     tcase_add_test(tc, every_bit_flip_is_refused);
+    tcase_add_test(tc, other_version_is_refused);
     tcase_add_test(tc, garbage_and_truncation);
     tcase_add_test(tc, non_canonical_base64);
     tcase_add_test(tc, encode_refuses_bad_input);

@@ -98,7 +98,9 @@ START_TEST(relevance)
 {
     Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
     r.search = "gro";
-    ck_assert_int_eq(run(&r, "0.0607927", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false), TD_OK);
+    ck_assert_int_eq(run(&r, "0.0607927|2026-03-01 08:00:00.123456+00",
+                         "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false),
+                     TD_OK);
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_RELEVANCE); /* default when searching */
     ck_assert(Q.descending);                            /* best first */
     ck_assert_ptr_nonnull(
@@ -106,21 +108,28 @@ START_TEST(relevance)
                       "$2))"));
     /* prepared (generic plans): functions of parameters are InitPlans, never per row */
     ck_assert(Q.prepare);
+    /* equal ranks: most recently updated first; the key is "rank|updated_at" */
     ck_assert_ptr_nonnull(strstr(Q.sql, "(ts_rank(t.search, (SELECT td_search_query($2))), "
-                                        "t.id) < ($3::real, $4::uuid)"));
+                                        "t.updated_at, t.id) < ((SELECT split_part($3, '|', "
+                                        "1)::real), (SELECT split_part($3, '|', "
+                                        "2)::timestamptz), $4::uuid)"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))) "
-                                        "DESC, t.id DESC LIMIT $5"));
+                                        "DESC, t.updated_at DESC, t.id DESC LIMIT $5"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.k::text || '|' || t.updated_at::text FROM"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY t.k DESC, t.updated_at DESC, t.id DESC"));
     ck_assert_str_eq(Q.values[1], "gro");
     r.descending = true; /* worst first */
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert(!Q.descending);
     ck_assert_ptr_nonnull(
-        strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))), t.id LIMIT"));
+        strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))), t.updated_at, "
+                      "t.id LIMIT"));
     /* explicit order with search: search filters, the key sorts */
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_DUE);
     ck_assert_ptr_null(strstr(Q.sql, "ts_rank"));
+    ck_assert_ptr_null(strstr(Q.sql, "updated_at")); /* the tie is RELEVANCE's only */
 }
 END_TEST
 
