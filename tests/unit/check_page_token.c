@@ -84,23 +84,38 @@ START_TEST(bound_to_query_and_user)
 }
 END_TEST
 
+/* A token's bytes (raw, >= 256) for key under query hash h; returns their count. */
+static long token_bytes(td_arena *a, const unsigned char h[16], const char *key, unsigned char *raw)
+{
+    td_status st;
+    char *tok = td_page_token_encode(KEY, h, key, strlen(key), ID, a, &st);
+    ck_assert_int_eq(st, TD_OK);
+    long n = td_base64url_decode(tok, strlen(tok), raw);
+    ck_assert_int_gt(n, TD_PAGE_TOKEN_MAC_LEN);
+    return n;
+}
+
+/* Decodes the token whose bytes are raw[0..n). */
+static td_status decode_bytes(td_arena *a, const unsigned char h[16], const unsigned char *raw,
+                              long n, const char **why)
+{
+    char tok[512];
+    td_page_cursor c;
+    tok[td_base64url_encode(raw, (size_t)n, tok)] = '\0';
+    return td_page_token_decode(KEY, h, tok, a, &c, why);
+}
+
 START_TEST(every_bit_flip_is_refused)
 {
     td_arena *a = td_arena_new(1 << 16);
     unsigned char h[16], raw[256];
-    td_status st;
-    td_page_cursor c;
     const char *why;
-    char tok2[512];
     qh("user42", "f", h);
-    char *tok = td_page_token_encode(KEY, h, "2026-01-01 00:00:00+00", 22, ID, a, &st);
-    long n = td_base64url_decode(tok, strlen(tok), raw);
-    ck_assert_int_gt(n, 0);
+    long n = token_bytes(a, h, "2026-01-01 00:00:00+00", raw);
     for (long i = 0; i < n; i++)
         for (int bit = 0; bit < 8; bit++) {
             raw[i] ^= (unsigned char)(1 << bit);
-            tok2[td_base64url_encode(raw, (size_t)n, tok2)] = '\0';
-            ck_assert_int_eq(td_page_token_decode(KEY, h, tok2, a, &c, &why), TD_EINVAL);
+            ck_assert_int_eq(decode_bytes(a, h, raw, n, &why), TD_EINVAL);
             raw[i] ^= (unsigned char)(1 << bit);
         }
     td_arena_destroy(a);
@@ -113,20 +128,14 @@ START_TEST(other_version_is_refused)
 {
     td_arena *a = td_arena_new(4096);
     unsigned char h[16], raw[256];
-    td_status st;
-    td_page_cursor c;
     const char *why;
-    char tok2[512];
     qh("user42", "f", h);
-    char *tok = td_page_token_encode(KEY, h, "0.6079271", 9, ID, a, &st);
-    long n = td_base64url_decode(tok, strlen(tok), raw);
-    ck_assert_int_gt(n, TD_PAGE_TOKEN_MAC_LEN);
+    long n = token_bytes(a, h, "0.6079271", raw);
     ck_assert_int_eq(raw[0], TOKEN_VERSION);
     raw[0] = 1;
     ck_assert_int_eq(
         mac(KEY, raw, (size_t)n - TD_PAGE_TOKEN_MAC_LEN, raw + n - TD_PAGE_TOKEN_MAC_LEN), 0);
-    tok2[td_base64url_encode(raw, (size_t)n, tok2)] = '\0';
-    ck_assert_int_eq(td_page_token_decode(KEY, h, tok2, a, &c, &why), TD_EINVAL);
+    ck_assert_int_eq(decode_bytes(a, h, raw, n, &why), TD_EINVAL);
     ck_assert_ptr_nonnull(strstr(why, "server version"));
     td_arena_destroy(a);
 }
