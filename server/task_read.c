@@ -340,8 +340,7 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
     }
     if (q.count_sql != NULL) {
         long long total;
-        cr = list_exec(conn, &q, q.count_prepare, q.count_sql, q.count_nparams, &st, err,
-                       sizeof(err));
+        cr = list_exec(conn, &q, q.prepare, q.count_sql, q.count_nparams, &st, err, sizeof(err));
         if (cr == NULL) {
             st = td_store_fail(call, st, "count tasks", err);
             goto out;

@@ -349,14 +349,13 @@ static void add_key_text(sbuf *s, const td_task_query *q)
 }
 
 /* The two statements of a PROBE page (see task_query.h).
- * sql, prepared: w walks the user's first PROBE_ROWS rows in page order (within the
+ * sql: w walks the user's first PROBE_ROWS rows in page order (within the
  * completion filter, which a partial index serves), each marked with whether it passes
  * every other filter (read lazily: a stops as soon as it holds a page of hits). d.gin:
  * the walk neither filled a page nor ran out of rows, so the matches are rarer than 1 in
  * PROBE_ROWS / limit. The result is the hits joined back whole, each row carrying d.gin
- * in its last column; one NULL row when there are none or d.gin is true. Prepared (see
- * td_task_query.prepare: PostgreSQL still plans it per call, a small plan).
- * fallback_sql, custom-planned, run when d.gin is true: the page with every condition
+ * in its last column; one NULL row when there are none or d.gin is true. Never prepared
+ * (td_task_query.prepare). fallback_sql, run when d.gin is true: the page with every condition
  * visible to the planner (GIN keys AND-ed with a priority or range btree when that
  * narrows a big user's bitmap). */
 static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_len,
@@ -491,8 +490,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     indexed = r->n_tags_any > 0 || r->n_tags_all > 0 || searching;
     probe = indexed && in->big_user && out->order != TD_TASK_ORDER_RELEVANCE && r->n_tags_all < 2;
     out->strategy = !indexed ? TD_TASK_PLAN_WALK : probe ? TD_TASK_PLAN_PROBE : TD_TASK_PLAN_GIN;
-    out->prepare = out->strategy != TD_TASK_PLAN_WALK;
-    out->count_prepare = out->strategy == TD_TASK_PLAN_GIN;
+    out->prepare = out->strategy == TD_TASK_PLAN_GIN;
 
     /* WHERE: user, then filters in a fixed order. */
     sb_add(&b.where, "t.user_id = ");
@@ -555,7 +553,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (in->with_count) {
         sbuf cnt = {.a = a};
         sb_add(&cnt, "SELECT count(*) FROM ");
-        add_from_where(&cnt, &b, out->count_prepare);
+        add_from_where(&cnt, &b, out->prepare);
         if (cnt.oom || filters_oom(&b)) {
             st = TD_ENOMEM;
             goto out;

@@ -116,14 +116,13 @@ typedef struct td_task_query {
      * (td_pg_exec_cached) and PostgreSQL runs a generic plan after five custom ones:
      * no parse and no planning per page. Every function of the parameters is then an
      * InitPlan "(SELECT f($n))", run once per execution; custom and generic plans see
-     * the same estimates, so the generic one wins on cost. PROBE: sql, the walk, is
-     * prepared too, which saves its parse; PostgreSQL keeps planning it with the values
-     * (its custom plans cost less, and run faster: a 2,453-row walk 4.9 ms against 10.6
-     * ms generic), 0.5 ms a plan where the former one-statement PROBE took ~2 ms. Its
-     * fallback_sql and count_sql are not prepared. WALK pages stay custom-planned
-     * (PQexecParams): their best plan depends on the filter values. */
+     * the same estimates, so the generic one wins on cost; count_sql likewise. WALK and
+     * PROBE pages stay custom-planned (PQexecParams): their best plan depends on the
+     * values. A prepared PROBE walk ran custom plans until an ANALYZE changed the
+     * estimates; PostgreSQL then switched it to the generic plan, which takes the user for
+     * an average one and reads all 700k open tasks of the 1M-task user in the wrong
+     * index (1.3 s a page instead of 7 ms). */
     bool prepare;
-    bool count_prepare; /* count_sql likewise (GIN plans) */
     /* The search holds text but no word character ("%", "'", ".*"): no indexed word can
      * match it, so the answer is an empty page (never the unfiltered list). */
     bool matches_nothing;

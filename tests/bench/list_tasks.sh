@@ -62,8 +62,8 @@ EOF
   # shellcheck disable=SC2086
   "$WORK/list_sql" "$2" "$1" $big
   # A PROBE page is its walk, then the fallback when the walk's verdict (the last column)
-  # says so, as the server runs it. pgbench cannot mix -M per statement: such a page runs
-  # both custom-planned (extended), where the server prepares the walk.
+  # says so, as the server runs it; both custom-planned (extended), as the server sends
+  # them.
   local fb c
   for fb in "$2"/*.fallback.sql; do
     [[ -e $fb ]] || continue
