@@ -59,15 +59,16 @@ static void sb_param(sbuf *b, int n)
 
 /* ---- helpers ---- */
 
-/* A tag/search condition "<pre><fn>", fn being a function of the parameters only, in
- * both renditions: bare, for custom plans (the planner folds fn to a constant and
- * estimates with it), and with fn as an InitPlan, "(SELECT fn)", for statements the
- * server prepares once and runs with generic plans, where a bare fn would run once per
- * row. */
+/* A tag/search condition "<pre><fn>", fn being a function of the parameters only: bare,
+ * for custom plans (the planner folds fn to a constant and estimates with it), and, when
+ * initplan is not NULL, with fn as an InitPlan, "(SELECT fn)", for statements the server
+ * prepares once and runs with generic plans, where a bare fn would run once per row. */
 static void sb_cond(sbuf *bare, sbuf *initplan, const char *pre, const char *fn)
 {
     sb_add(bare, pre);
     sb_add(bare, fn);
+    if (initplan == NULL)
+        return;
     sb_add(initplan, pre);
     sb_add(initplan, "(SELECT ");
     sb_add(initplan, fn);
@@ -157,15 +158,17 @@ typedef struct build {
     const char **bad_field, **bad_desc;
     sbuf where;      /* user + filters a btree walk can test on each row */
     size_t user_len; /* where's leading "t.user_id = $1" */
-    /* Tag/search tests, each in two renditions (sb_cond): bare and InitPlan ("_ip"). */
-    sbuf plain, plain_ip; /* on the row's own columns (exact given the user) */
-    sbuf index, index_ip; /* on the user-prefixed GIN keys (0004): index conditions */
+    /* Tag/search tests (sb_cond). On the row's own columns (exact given the user): only
+     * custom-planned statements test them (PROBE). On the user-prefixed GIN keys (0004),
+     * index conditions: bare for the PROBE fallback, InitPlan ("_ip") for GIN pages. */
+    sbuf plain;
+    sbuf index, index_ip;
 } build;
 
 /* Any of the filter buffers ran out of memory. */
 static bool filters_oom(const build *b)
 {
-    return b->where.oom || b->plain.oom || b->plain_ip.oom || b->index.oom || b->index_ip.oom;
+    return b->where.oom || b->plain.oom || b->index.oom || b->index_ip.oom;
 }
 
 static td_status bad(build *b, const char *field, const char *desc)
@@ -219,7 +222,7 @@ static td_status add_tags(build *b, char *const *tags, size_t n, const char *fie
     char pre[64], fn[64];
     snprintf(pre, sizeof(pre), " AND t.tag_keys %s ", op);
     snprintf(fn, sizeof(fn), "td_lower_array($%d::text[])", p);
-    sb_cond(&b->plain, &b->plain_ip, pre, fn);
+    sb_cond(&b->plain, NULL, pre, fn);
     snprintf(pre, sizeof(pre), "%std_user_keys(t.user_id, t.tag_keys) %s ",
              b->index.len > 0 ? " AND " : "", op);
     snprintf(fn, sizeof(fn), "td_user_keys($1, td_lower_array($%d::text[]))", p);
@@ -295,8 +298,8 @@ static const char *sb_str(const sbuf *s)
     return s->p != NULL && !s->oom ? s->p : "";
 }
 
-/* "tasks t WHERE <filters>" of a WALK or GIN query; initplan picks the rendition of
- * prepared statements (sb_cond). GIN: the user-prefixed GIN conditions, which are exact
+/* "tasks t WHERE <filters>" of a WALK or GIN query (GIN keys as InitPlans when the
+ * statement is prepared, sb_cond). GIN: the user-prefixed GIN conditions, which are exact
  * given the user (so the row-level tag/search tests are not repeated), and the user test
  * written as (t.user_id || '') = $1: no btree can serve that expression, so the planner
  * cannot AND the GIN bitmap with a (user_id, ...) btree bitmap, which it otherwise does
@@ -304,7 +307,7 @@ static const char *sb_str(const sbuf *s)
  * for a 10k-task user, 1,000,000 for a big one). An expression rather than an OFFSET 0
  * subquery: no projection of whole rows in between (measured: ranked search for "b" on
  * the 10k-task user, 8 clients, +18% pages/s). */
-static void add_from_where(sbuf *s, const build *b, bool initplan)
+static void add_from_where(sbuf *s, const build *b)
 {
     const char *where = sb_str(&b->where);
     sb_add(s, "tasks t WHERE ");
@@ -312,7 +315,7 @@ static void add_from_where(sbuf *s, const build *b, bool initplan)
         sb_add(s, where);
         return;
     }
-    sb_add(s, sb_str(initplan ? &b->index_ip : &b->index));
+    sb_add(s, sb_str(b->q->prepare ? &b->index_ip : &b->index));
     sb_add(s, " AND (t.user_id || '') = $1");
     sb_add(s, where + (b->where.oom ? 0 : b->user_len)); /* the filters after the user test */
 }
@@ -373,7 +376,7 @@ static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_
     add_key(sql, q, search_param);
     sb_add(sql, " AS k, (true");
     sb_add(sql, sb_str(&b->where) + walk_len);
-    sb_add(sql, sb_str(&b->plain_ip));
+    sb_add(sql, sb_str(&b->plain));
     sb_add(sql, ") AS hit FROM tasks t WHERE ");
     sb_add(sql, walk_where);
     sb_add(sql, sb_str(keyset));
@@ -426,7 +429,6 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                .bad_desc = bad_desc,
                .where = {.a = a},
                .plain = {.a = a},
-               .plain_ip = {.a = a},
                .index = {.a = a},
                .index_ip = {.a = a}};
     sbuf sql = {.a = a}, keyset = {.a = a};
@@ -541,7 +543,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         search_param = add_value(&b, r->search);
         /* Same idea for words: "user|lexeme" prefixes (0004), exact given the user. */
         snprintf(fn, sizeof(fn), "td_search_query($%d)", search_param);
-        sb_cond(&b.plain, &b.plain_ip, " AND t.search @@ ", fn);
+        sb_cond(&b.plain, NULL, " AND t.search @@ ", fn);
         snprintf(fn, sizeof(fn), "td_user_search_query($1, $%d)", search_param);
         sb_cond(&b.index, &b.index_ip,
                 b.index.len > 0 ? " AND td_user_lexemes(t.user_id, t.search) @@ "
@@ -553,7 +555,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (in->with_count) {
         sbuf cnt = {.a = a};
         sb_add(&cnt, "SELECT count(*) FROM ");
-        add_from_where(&cnt, &b, out->prepare);
+        add_from_where(&cnt, &b);
         if (cnt.oom || filters_oom(&b)) {
             st = TD_ENOMEM;
             goto out;
@@ -619,7 +621,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     sb_add(&sql, narrow ? "SELECT t.id, " : "SELECT t.*, ");
     add_key(&sql, out, search_param);
     sb_add(&sql, " AS k FROM ");
-    add_from_where(&sql, &b, out->prepare);
+    add_from_where(&sql, &b);
     sb_add(&sql, sb_str(&keyset));
     add_order(&sql, out, search_param, "");
     sb_add(&sql, " LIMIT ");
