@@ -207,6 +207,7 @@ static int serve(server_app *app)
     td_rpc_server_opts opts = {
         .addr = app->cfg.grpc_addr,
         .threads = threads,
+        .cpus = ncpu,
         .max_message_bytes = (size_t)app->cfg.max_message_bytes,
         .tls = {app->cfg.tls_cert_file, app->cfg.tls_key_file, app->cfg.tls_client_ca_file},
         .auth = td_auth_check,

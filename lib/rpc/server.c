@@ -641,7 +641,7 @@ td_rpc_server *td_rpc_server_new(const td_rpc_server_opts *opts, char *err, size
         s->opts.max_message_bytes = 4u << 20;
     if (s->opts.max_stream_queue == 0)
         s->opts.max_stream_queue = 1024;
-    int ncpu = td_usable_cpus(); /* affinity mask and cgroup quota */
+    int ncpu = opts->cpus > 0 ? opts->cpus : td_usable_cpus(); /* affinity and cgroup quota */
     s->ncq = ncpu;
     s->nworkers = opts->threads > 0 ? opts->threads : (int)(ncpu * 4 < 4 ? 4 : ncpu * 4);
     s->nthreads = s->ncq + s->nworkers;

@@ -86,6 +86,7 @@ typedef struct td_rpc_tls {
 typedef struct td_rpc_server_opts {
     const char *addr;         /* "127.0.0.1:50051" */
     int threads;              /* worker threads (plus one poller per core); 0 = 4 x cores */
+    int cpus;                 /* usable cores, if the caller knows; 0 = td_usable_cpus() */
     size_t max_message_bytes; /* 0 = 4 MiB, both directions */
     size_t max_stream_queue;  /* queued messages per stream before TD_ELIMIT; 0 = 1024 */
     td_rpc_tls tls;
