@@ -16,9 +16,10 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-/* Version 2: RELEVANCE keys carry "rank|updated_at". A token of another version is
- * INVALID_ARGUMENT (the client lists again from the first page). */
-enum { TOKEN_VERSION = 2, HEADER_LEN = 1 + TD_PAGE_TOKEN_HASH_LEN + 2, ID_LEN = 16 };
+/* Version 3: RELEVANCE keys are "tier|updated_at" (2: "rank|updated_at", 1: "rank"). A
+ * token of another version is INVALID_ARGUMENT (the client lists again from the first
+ * page). */
+enum { TOKEN_VERSION = 3, HEADER_LEN = 1 + TD_PAGE_TOKEN_HASH_LEN + 2, ID_LEN = 16 };
 
 /* ---- uuid ---- */
 

@@ -294,8 +294,8 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
         st = TD_EUNAVAIL;
         goto out;
     }
-    /* Tag/search filters: a big user gets the PROBE plan on orders other than RELEVANCE,
-     * and ranked matches sorted as narrow rows (same rows either way). The first build
+    /* Tag/search filters: a big user gets the PROBE plan, or GIN matches sorted as narrow
+     * rows (same rows either way). The first build
      * validated the request; this one cannot fail on it. */
     if (q.strategy == TD_TASK_PLAN_GIN && big_user(conn, in.user)) {
         in.big_user = true;

@@ -163,6 +163,8 @@ typedef struct build {
      * index conditions: bare for the PROBE fallback, InitPlan ("_ip") for GIN pages. */
     sbuf plain;
     sbuf index, index_ip;
+    /* A RELEVANCE PROBE page: the tier it walks (TIER_TEXT), else NULL. */
+    const char *probe_tier;
 } build;
 
 /* Any of the filter buffers ran out of memory. */
@@ -264,11 +266,11 @@ static td_status add_priorities(build *b, const Todo__V1__ListTasksRequest *r)
 /* ---- the query ---- */
 
 typedef struct order_info {
-    const char *expr; /* key over alias t; RELEVANCE appends the search parameter */
+    const char *expr; /* key over alias t (RELEVANCE: see add_key) */
     const char *cast; /* type of the key parameter */
-    /* RELEVANCE: ranks tie in bulk (every task with the word once in its title has the
-     * same rank), so the most recently updated comes first among equals, then the id.
-     * The page token's key is then "rank|updated_at" (split_part in the keyset). */
+    /* RELEVANCE: a tier holds many tasks, so the most recently updated comes first among
+     * equals, then the id. The page token's key is then "tier|updated_at" (split_part in
+     * the keyset). */
     const char *tie;
 } order_info;
 
@@ -278,19 +280,35 @@ static const order_info ORDERS[] = {
     [TD_TASK_ORDER_CREATED] = {"t.created_at", "timestamptz", NULL},
     [TD_TASK_ORDER_UPDATED] = {"t.updated_at", "timestamptz", NULL},
     [TD_TASK_ORDER_TITLE] = {"lower(t.title)", "text", NULL},
-    [TD_TASK_ORDER_RELEVANCE] = {"ts_rank(t.search, ", "real", "t.updated_at"},
+    [TD_TASK_ORDER_RELEVANCE] = {NULL, "int", "t.updated_at"},
 };
 
-/* The sort key; RELEVANCE (GIN plans only) ranks against the search parameter, an
- * InitPlan when the page is prepared. */
+/* The RELEVANCE tiers (task_query.h), as tsquery weights of tasks.search (0001: title A,
+ * description B, tag names C) that every search word must match within. */
+static const char *const TIER_WEIGHTS[] = {"'A'", "'AC'"};
+static const char *const TIER_TEXT[] = {"2", "1", "0"}; /* tier of TIER_WEIGHTS[i]; else */
+
+/* The sort key. RELEVANCE: "CASE WHEN t.search @@ td_search_query($s, 'A') THEN 2 WHEN
+ * ... 'AC' THEN 1 ELSE 0 END", each query an InitPlan when the page is prepared. */
 static void add_key(sbuf *s, const td_task_query *q, int search_param)
 {
-    sb_add(s, ORDERS[q->order].expr);
-    if (q->order == TD_TASK_ORDER_RELEVANCE) {
-        sb_add(s, q->prepare ? "(SELECT td_search_query(" : "td_search_query(");
-        sb_param(s, search_param);
-        sb_add(s, q->prepare ? ")))" : "))");
+    if (q->order != TD_TASK_ORDER_RELEVANCE) {
+        sb_add(s, ORDERS[q->order].expr);
+        return;
     }
+    sb_add(s, "CASE");
+    for (size_t i = 0; i < sizeof(TIER_WEIGHTS) / sizeof(TIER_WEIGHTS[0]); i++) {
+        sb_add(s, q->prepare ? " WHEN t.search @@ (SELECT td_search_query("
+                             : " WHEN t.search @@ td_search_query(");
+        sb_param(s, search_param);
+        sb_add(s, ", ");
+        sb_add(s, TIER_WEIGHTS[i]);
+        sb_add(s, q->prepare ? ")) THEN " : ") THEN ");
+        sb_add(s, TIER_TEXT[i]);
+    }
+    sb_add(s, " ELSE ");
+    sb_add(s, TIER_TEXT[sizeof(TIER_WEIGHTS) / sizeof(TIER_WEIGHTS[0])]);
+    sb_add(s, " END");
 }
 
 static const char *sb_str(const sbuf *s)
@@ -351,6 +369,20 @@ static void add_key_text(sbuf *s, const td_task_query *q)
     }
 }
 
+/* The tier a RELEVANCE PROBE page walks (task_query.h): the first in SQL order on the
+ * first page, else the tier of the previous page's last row, which the page token's key
+ * "tier|updated_at" starts with. NULL (no PROBE: the GIN plan) for any other key. */
+static const char *relevance_tier(const char *after_key, bool descending)
+{
+    size_t n = sizeof(TIER_TEXT) / sizeof(TIER_TEXT[0]);
+    if (after_key == NULL)
+        return TIER_TEXT[descending ? 0 : n - 1];
+    for (size_t i = 0; i < n; i++)
+        if (after_key[0] == TIER_TEXT[i][0] && after_key[1] == '|')
+            return TIER_TEXT[i];
+    return NULL;
+}
+
 /* The two statements of a PROBE page (see task_query.h).
  * sql: w walks the user's first PROBE_ROWS rows in page order (within the
  * completion filter, which a partial index serves), each marked with whether it passes
@@ -361,10 +393,11 @@ static void add_key_text(sbuf *s, const td_task_query *q)
  * (td_task_query.prepare). fallback_sql, run when d.gin is true: the page with every condition
  * visible to the planner (GIN keys AND-ed with a priority or range btree when that
  * narrows a big user's bitmap). */
-static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_len,
-                           int search_param, int limit_param)
+static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, const sbuf *walk_keyset,
+                           size_t walk_len, int search_param, int limit_param)
 {
     const td_task_query *q = b->q;
+    const char *dir = q->descending ? " DESC" : "";
     sbuf fb = {.a = b->a};
     char *walk_where = b->where.oom ? NULL : td_arena_alloc(b->a, walk_len + 1);
     if (walk_where == NULL)
@@ -373,21 +406,42 @@ static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_
     walk_where[walk_len] = '\0';
 
     sb_add(sql, "WITH w AS MATERIALIZED (SELECT t.id, ");
-    add_key(sql, q, search_param);
+    if (b->probe_tier == NULL)
+        add_key(sql, q, search_param);
+    else /* every hit is of the tier, whose test runs last: only on rows that match */
+        sb_add(sql, b->probe_tier);
     sb_add(sql, " AS k, (true");
     sb_add(sql, sb_str(&b->where) + walk_len);
     sb_add(sql, sb_str(&b->plain));
+    if (b->probe_tier != NULL) {
+        sb_add(sql, " AND ");
+        add_key(sql, q, search_param);
+        sb_add(sql, " = ");
+        sb_add(sql, b->probe_tier);
+    }
     sb_add(sql, ") AS hit FROM tasks t WHERE ");
     sb_add(sql, walk_where);
-    sb_add(sql, sb_str(keyset));
-    add_order(sql, q, search_param, "");
+    sb_add(sql, sb_str(walk_keyset));
+    if (b->probe_tier == NULL) {
+        add_order(sql, q, search_param, "");
+    } else { /* one tier, by its tie-breakers */
+        sb_add(sql, " ORDER BY t.updated_at");
+        sb_add(sql, dir);
+        sb_add(sql, ", t.id");
+        sb_add(sql, dir);
+    }
     sb_add(sql, " LIMIT " TD__TASK_QUERY_PROBE_ROWS_TEXT);
     sb_add(sql, "), a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT ");
     sb_param(sql, limit_param);
     sb_add(sql, "), d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= ");
     sb_param(sql, limit_param);
-    sb_add(sql, "::int8 THEN false ELSE (SELECT count(*) FROM w) >= ");
-    sb_add(sql, TD__TASK_QUERY_PROBE_ROWS_TEXT " END AS gin) SELECT ");
+    /* Too few hits: the matches are rare, or (RELEVANCE) the tier ended and the page
+     * goes on in the next one, whose rows the walk did not look for. */
+    sb_add(sql, "::int8 THEN false ELSE ");
+    sb_add(sql, b->probe_tier != NULL
+                    ? "true"
+                    : "(SELECT count(*) FROM w) >= " TD__TASK_QUERY_PROBE_ROWS_TEXT);
+    sb_add(sql, " END AS gin) SELECT ");
     sb_add(sql, b->in->columns);
     add_key_text(sql, q);
     sb_add(sql, ", d.gin FROM d LEFT JOIN "
@@ -410,7 +464,7 @@ static td_status add_probe(build *b, sbuf *sql, const sbuf *keyset, size_t walk_
     sb_param(&fb, limit_param);
     sb_add(&fb, ") t");
     add_order(&fb, q, search_param, "k");
-    if (sql->oom || fb.oom || keyset->oom || filters_oom(b))
+    if (sql->oom || fb.oom || keyset->oom || walk_keyset->oom || filters_oom(b))
         return TD_ENOMEM;
     b->q->sql = sql->p;
     b->q->fallback_sql = fb.p;
@@ -431,7 +485,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
                .plain = {.a = a},
                .index = {.a = a},
                .index_ip = {.a = a}};
-    sbuf sql = {.a = a}, keyset = {.a = a};
+    sbuf sql = {.a = a}, keyset = {.a = a}, walk_keyset = {.a = a};
     td_status st = TD_OK;
     int search_param = 0;
     char lim[16];
@@ -490,7 +544,9 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
      * would walk 4000 rows for nothing (measured: 0-match pair on the 1M-task user 15-19
      * ms vs 7 ms). */
     indexed = r->n_tags_any > 0 || r->n_tags_all > 0 || searching;
-    probe = indexed && in->big_user && out->order != TD_TASK_ORDER_RELEVANCE && r->n_tags_all < 2;
+    probe = indexed && in->big_user && r->n_tags_all < 2;
+    if (probe && out->order == TD_TASK_ORDER_RELEVANCE)
+        probe = (b.probe_tier = relevance_tier(in->after_key, out->descending)) != NULL;
     out->strategy = !indexed ? TD_TASK_PLAN_WALK : probe ? TD_TASK_PLAN_PROBE : TD_TASK_PLAN_GIN;
     out->prepare = out->strategy == TD_TASK_PLAN_GIN;
 
@@ -591,8 +647,18 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
             sb_add(&keyset, o->cast);
         }
         sb_add(&keyset, ", ");
-        sb_param(&keyset, add_value(&b, in->after_id));
+        int id_param = add_value(&b, in->after_id);
+        sb_param(&keyset, id_param);
         sb_add(&keyset, "::uuid)");
+        if (b.probe_tier != NULL) { /* the walk stays in the key's tier: tie-breakers only */
+            sb_add(&walk_keyset, " AND (t.updated_at, t.id) ");
+            sb_add(&walk_keyset, out->descending ? "<" : ">");
+            sb_add(&walk_keyset, " ((SELECT split_part(");
+            sb_param(&walk_keyset, key_param);
+            sb_add(&walk_keyset, ", '|', 2)::timestamptz), ");
+            sb_param(&walk_keyset, id_param);
+            sb_add(&walk_keyset, "::uuid)");
+        }
     }
 
     snprintf(lim, sizeof(lim), "%d", in->page_size + 1);
@@ -602,7 +668,8 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     }
     limit_param = add_value(&b, limv);
     if (probe) {
-        st = add_probe(&b, &sql, &keyset, walk_len, search_param, limit_param);
+        st = add_probe(&b, &sql, &keyset, b.probe_tier != NULL ? &walk_keyset : &keyset, walk_len,
+                       search_param, limit_param);
         goto out;
     }
     /* GIN with many matches expected (a big user, a one- or two-letter word): the matches

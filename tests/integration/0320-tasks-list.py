@@ -134,7 +134,30 @@ def search(srv):
     T.check("relevance: title match ranks above description match",
             got is not None and [t.title for t in r.response.tasks][:1] == ["Groceries for the week"],
             [t.title for t in r.response.tasks] if r.code == OK else TT.res(r))
-    # Equal ranks (the word once in each title): most recently updated first, walked one
+    # Tiers: every word in the title, then every word in the title or a tag name, then the
+    # rest (a word only in the description); most recently updated first in each tier.
+    # Created so that recency alone would give the reverse order.
+    g = TT.User(srv)
+    tier = {}
+    for title, kw in (("Garden party", {}), ("Garden hose", {}),
+                      ("Buy seeds", dict(tags=["Gardening"])),
+                      ("Garden tools", dict(tags=["hose"])),
+                      ("Hose", dict(description="for the garden")),
+                      ("Call Bob", dict(description="about the garden"))):
+        tier[title] = g.create_ok(title, **kw).id
+    want = [tier[t] for t in ("Garden tools", "Garden hose", "Garden party", "Buy seeds",
+                              "Call Bob", "Hose")]
+    walk = [t.id for t in g.list_all(page_size=2, search="gard")]
+    T.check("relevance: title matches, then tag-name matches, then description matches",
+            walk == want, walk)
+    walk = [t.id for t in g.list_all(page_size=1, search="gard", descending=True)]
+    T.check("relevance descending: description matches first, oldest first",
+            walk == want[::-1], walk)
+    want = [tier[t] for t in ("Garden hose", "Garden tools", "Hose")]
+    walk = [t.id for t in g.list_all(page_size=1, search="hose garden")]
+    T.check("relevance of two words: both in the title, then title + tag, then the rest",
+            walk == want, walk)
+    # Equal tiers (the word in each title): most recently updated first, walked one
     # per page; updating the oldest moves it to the front.
     z = TT.User(srv)
     zs = [z.create_ok("Zebra crossing " + w).id for w in ("north", "east", "south")]

@@ -2,8 +2,8 @@
 """0325-tasks-list-big: ListTasks for a user PostgreSQL's statistics call big.
 
 A user with >= 20,000 tasks gets other plans for tag and search filters (PROBE: a bounded
-walk in sort order, with a GIN fallback when the walk finds too few rows; narrow GIN
-sorts for RELEVANCE and all-of-several-tags; server/store/task_query.h). The rows must not
+walk in sort order, RELEVANCE one tier at a time, with a GIN fallback when the walk finds
+too few rows; narrow GIN sorts for all-of-several-tags; server/store/task_query.h). The rows must not
 depend on the plan. This test stores 24,000 tasks for one user straight into the shared
 database (the server computes nothing for them that the table does not), runs ANALYZE so
 that the user is among tasks.user_id's most common values, starts a server, and walks
@@ -68,11 +68,17 @@ def reference(user, req):
         w.append("created_at >= %s" % TT.q(req["create_after"]))
     if req.get("search"):
         w.append("search @@ td_search_query(%s)" % TT.q(req["search"]))
-    if req.get("order_by") == "TASK_ORDER_BY_RELEVANCE":  # best first, newest among equals
-        order = ("ts_rank(search, td_search_query(%s)) DESC, updated_at DESC, id DESC"
-                 % TT.q(req["search"]))
+    d = " DESC" if req.get("descending") else ""
+    if req.get("order_by") == "TASK_ORDER_BY_RELEVANCE":
+        # best first: every word in the title (weight A), in the title or a tag name (C),
+        # anywhere; newest first among equals; "descending" reverses it all
+        q = TT.q(req["search"])
+        tier = ("CASE WHEN ts_filter(search, '{a}') @@ td_search_query(%s) THEN 2 "
+                "WHEN ts_filter(search, '{a,c}') @@ td_search_query(%s) THEN 1 ELSE 0 END"
+                % (q, q))
+        d = "" if req.get("descending") else " DESC"
+        order = "%s%s, updated_at%s, id%s" % (tier, d, d, d)
     else:
-        d = " DESC" if req.get("descending") else ""
         order = "%s%s, id%s" % (KEYS[req["order_by"]], d, d)
     out = TT.psql("SELECT id FROM tasks WHERE %s ORDER BY %s" % (" AND ".join(w), order))
     return out.split("\n") if out else []
@@ -97,10 +103,18 @@ SHAPES = [  # (request, page_size, pages walked at most)
     ({"search": "gro", "order_by": "TASK_ORDER_BY_DUE"}, 100, 3),
     ({"search": "zephyr", "order_by": "TASK_ORDER_BY_TITLE", "descending": True}, 10, 20),
     ({"search": "bill", "tags_any": ["mid"], "order_by": "TASK_ORDER_BY_DUE"}, 10, 20),
-    # GIN for a big user: all-of two tags, and RELEVANCE (narrow sort, then join back)
+    # GIN for a big user: all-of two tags (narrow sort, then join back)
     ({"tags_all": ["work", "mid"], "order_by": "TASK_ORDER_BY_DUE"}, 100, 10),
+    # RELEVANCE walks one tier at a time: "zephyr" is only in descriptions (the top-tier
+    # walk finds nothing: fallback); "w" is 3,000 titles (Water) then 6,000 tag names
+    # (Work), crossed on page 16; "mid" only tag names, 1 in 60 of the walk; "f"
+    # descending starts with 6,000 descriptions (folder), then 6,000 titles
     ({"search": "zephyr", "order_by": "TASK_ORDER_BY_RELEVANCE"}, 20, 10),
     ({"search": "review report", "order_by": "TASK_ORDER_BY_RELEVANCE"}, 500, 2),
+    ({"search": "w", "order_by": "TASK_ORDER_BY_RELEVANCE"}, 200, 20),
+    ({"search": "mid", "order_by": "TASK_ORDER_BY_RELEVANCE"}, 50, 9),
+    ({"search": "f", "order_by": "TASK_ORDER_BY_RELEVANCE", "descending": True,
+      "completion": "COMPLETION_FILTER_OPEN"}, 400, 14),
 ]
 
 

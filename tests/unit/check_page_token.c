@@ -122,17 +122,17 @@ START_TEST(every_bit_flip_is_refused)
 }
 END_TEST
 
-/* A correctly signed token of another layout version (v1: RELEVANCE keys without the
- * updated_at tie) is refused with a message that says so. */
+/* A correctly signed token of another layout version (v2: RELEVANCE keys holding a
+ * ts_rank, "0.6079271|<updated_at>") is refused with a message that says so. */
 START_TEST(other_version_is_refused)
 {
     td_arena *a = td_arena_new(4096);
     unsigned char h[16], raw[256];
     const char *why;
     qh("user42", "f", h);
-    long n = token_bytes(a, h, "0.6079271", raw);
+    long n = token_bytes(a, h, "0.6079271|2026-03-01 08:00:00+00", raw);
     ck_assert_int_eq(raw[0], TOKEN_VERSION);
-    raw[0] = 1;
+    raw[0] = TOKEN_VERSION - 1;
     ck_assert_int_eq(
         mac(KEY, raw, (size_t)n - TD_PAGE_TOKEN_MAC_LEN, raw + n - TD_PAGE_TOKEN_MAC_LEN), 0);
     ck_assert_int_eq(decode_bytes(a, h, raw, n, &why), TD_EINVAL);

@@ -1,6 +1,6 @@
 /* check_task_query.c - unit tests for server/store/task_query.c: the SQL and parameters
  * of ListTasks for filter/sort combinations, keyset direction (including RELEVANCE,
- * whose ascending order is rank-descending), defaults, validation naming the field, and
+ * whose ascending order is tier-descending), defaults, validation naming the field, and
  * the rule that no request byte ever reaches the SQL text.
  * The module is compiled into this test (it lives in server/, not in libtd). */
 #include <check.h>
@@ -98,37 +98,40 @@ START_TEST(relevance)
 {
     Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
     r.search = "gro";
-    ck_assert_int_eq(run(&r, "0.0607927|2026-03-01 08:00:00.123456+00",
-                         "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false),
-                     TD_OK);
+    ck_assert_int_eq(
+        run(&r, "1|2026-03-01 08:00:00.123456+00", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d", false),
+        TD_OK);
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_RELEVANCE); /* default when searching */
     ck_assert(Q.descending);                            /* best first */
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);     /* not a big user */
     ck_assert_ptr_nonnull(
         strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, "
                       "$2))"));
     /* prepared (generic plans): functions of parameters are InitPlans, never per row */
     ck_assert(Q.prepare);
-    /* equal ranks: most recently updated first; the key is "rank|updated_at" */
-    ck_assert_ptr_nonnull(strstr(Q.sql, "(ts_rank(t.search, (SELECT td_search_query($2))), "
-                                        "t.updated_at, t.id) < ((SELECT split_part($3, '|', "
-                                        "1)::real), (SELECT split_part($3, '|', "
+    /* the tier: every word in the title, else in the title or a tag name, else anywhere */
+    static const char TIER[] = "CASE WHEN t.search @@ (SELECT td_search_query($2, 'A')) THEN 2 "
+                               "WHEN t.search @@ (SELECT td_search_query($2, 'AC')) THEN 1 "
+                               "ELSE 0 END";
+    /* within a tier most recently updated first; the key is "tier|updated_at" */
+    ck_assert_ptr_nonnull(strstr(Q.sql, TIER));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "END, t.updated_at, t.id) < ((SELECT split_part($3, '|', "
+                                        "1)::int), (SELECT split_part($3, '|', "
                                         "2)::timestamptz), $4::uuid)"));
-    ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))) "
-                                        "DESC, t.updated_at DESC, t.id DESC LIMIT $5"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "END DESC, t.updated_at DESC, t.id DESC LIMIT $5"));
+    ck_assert_ptr_null(strstr(Q.sql, "ts_rank"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.k::text || '|' || t.updated_at::text FROM"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "ORDER BY t.k DESC, t.updated_at DESC, t.id DESC"));
     ck_assert_str_eq(Q.values[1], "gro");
     r.descending = true; /* worst first */
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert(!Q.descending);
-    ck_assert_ptr_nonnull(
-        strstr(Q.sql, "ORDER BY ts_rank(t.search, (SELECT td_search_query($2))), t.updated_at, "
-                      "t.id LIMIT"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "END, t.updated_at, t.id LIMIT"));
     /* explicit order with search: search filters, the key sorts */
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_DUE);
-    ck_assert_ptr_null(strstr(Q.sql, "ts_rank"));
+    ck_assert_ptr_null(strstr(Q.sql, "CASE"));
     ck_assert_ptr_null(strstr(Q.sql, "updated_at")); /* the tie is RELEVANCE's only */
 }
 END_TEST
@@ -246,8 +249,8 @@ static td_status run_big(const Todo__V1__ListTasksRequest *r, const char *key, c
     return td_task_query_build(&in, A, &Q, &FIELD, &DESC);
 }
 
-/* Which plan: WALK without tag/search; GIN for small users and RELEVANCE; PROBE for a big
- * user's tag/search filter under another order. */
+/* Which plan: WALK without tag/search; GIN for small users; PROBE for a big user's
+ * tag/search filter (RELEVANCE: when the page's tier is known). */
 START_TEST(plan_choice)
 {
     Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
@@ -307,8 +310,18 @@ START_TEST(plan_choice)
     r.search = "gro";
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_RELEVANCE;
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
-    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN); /* ranks every match anyway */
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE); /* walks the top tier */
+    ck_assert_ptr_nonnull(strstr(Q.sql, "END = 2) AS hit"));
+    ck_assert_int_eq(
+        run_big(&r, "0|2026-03-01 08:00:00+00", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d"), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "END = 0) AS hit")); /* the previous page's tier */
+    ck_assert_int_eq(
+        run_big(&r, "3|2026-03-01 08:00:00+00", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d"), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN); /* no tier of ours: GIN decides */
     ck_assert_ptr_null(strstr(Q.sql, "WITH"));
+    r.descending = true; /* worst first: the walk starts in the lowest tier */
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "END = 0) AS hit"));
 }
 END_TEST
 
@@ -353,6 +366,38 @@ START_TEST(probe_shape)
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
     ck_assert_int_eq(max_param(Q.fallback_sql), Q.nparams);
     ck_assert_str_eq(Q.values[5], "51");
+}
+END_TEST
+
+/* A RELEVANCE PROBE page walks one tier in updated_at order from the token's position
+ * (its tie-breakers only); a walk short of a page always falls back, since the next
+ * tier's rows were not looked for; the fallback compares the whole key. */
+START_TEST(probe_relevance_shape)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    r.search = "gro";
+    r.completion = TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_OPEN;
+    ck_assert_int_eq(
+        run_big(&r, "2|2026-03-01 08:00:00+00", "0b7e6f4c-1d2a-4f3b-9c8d-7e6f5a4b3c2d"), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    ck_assert_str_eq(
+        Q.sql,
+        "WITH w AS MATERIALIZED (SELECT t.id, 2 AS k, (true AND t.search @@ td_search_query($2) "
+        "AND CASE WHEN t.search @@ td_search_query($2, 'A') THEN 2 WHEN t.search @@ "
+        "td_search_query($2, 'AC') THEN 1 ELSE 0 END = 2) AS hit FROM tasks t WHERE "
+        "t.user_id = $1 AND "
+        "t.completed_at IS NULL AND (t.updated_at, t.id) < ((SELECT split_part($3, '|', "
+        "2)::timestamptz), $4::uuid) ORDER BY t.updated_at DESC, t.id DESC LIMIT 4000), "
+        "a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT $5), "
+        "d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= $5::int8 THEN false "
+        "ELSE true END AS gin) SELECT " COLS ", t.k::text || '|' || t.updated_at::text, d.gin "
+        "FROM d LEFT JOIN (SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id) t ON NOT d.gin "
+        "ORDER BY t.k DESC, t.updated_at DESC, t.id DESC");
+    ck_assert_ptr_nonnull(
+        strstr(Q.fallback_sql, "END, t.updated_at, t.id) < ((SELECT split_part($3, '|', 1)::int), "
+                               "(SELECT split_part($3, '|', 2)::timestamptz), $4::uuid)"));
+    ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+    ck_assert_int_eq(max_param(Q.fallback_sql), Q.nparams);
 }
 END_TEST
 
@@ -454,6 +499,7 @@ int main(void)
     tcase_add_test(tc, all_filters_and_count);
     tcase_add_test(tc, plan_choice);
     tcase_add_test(tc, probe_shape);
+    tcase_add_test(tc, probe_relevance_shape);
     tcase_add_test(tc, user_text_never_in_sql);
     tcase_add_test(tc, validation_names_field);
     tcase_add_test(tc, timestamps);
