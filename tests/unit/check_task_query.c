@@ -345,13 +345,15 @@ START_TEST(probe_shape)
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
     ck_assert_str_eq(
         Q.sql,
-        "WITH w AS MATERIALIZED (SELECT t.id, t.due_sort AS k, (true AND t.priority = "
-        "ANY($2::smallint[]) AND t.tag_keys && td_lower_array($3::text[])) AS hit "
+        "WITH a AS MATERIALIZED (SELECT w.id, w.k FROM (SELECT t.id, t.due_sort AS k, (true AND "
+        "t.priority = ANY($2::smallint[]) AND t.tag_keys && td_lower_array($3::text[])) AS hit "
         "FROM tasks t WHERE t.user_id = $1 AND t.completed_at IS NULL AND (t.due_sort, t.id) < "
-        "($4::timestamptz, $5::uuid) ORDER BY t.due_sort DESC, t.id DESC LIMIT 4000), "
-        "a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT $6), "
+        "($4::timestamptz, $5::uuid) ORDER BY t.due_sort DESC, t.id DESC LIMIT 16000) w "
+        "WHERE w.hit LIMIT $6), "
         "d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= $6::int8 THEN false "
-        "ELSE (SELECT count(*) FROM w) >= 4000 END AS gin) "
+        "ELSE (SELECT count(*) FROM (SELECT FROM tasks t WHERE t.user_id = $1 AND "
+        "t.completed_at IS NULL AND (t.due_sort, t.id) < ($4::timestamptz, $5::uuid) LIMIT "
+        "16000) w) >= 16000 END AS gin) "
         "SELECT " COLS ", t.k::text, d.gin FROM d LEFT JOIN (SELECT t.*, a.k FROM a JOIN tasks t "
         "ON t.id = a.id) t ON NOT d.gin ORDER BY t.k DESC, t.id DESC");
     ck_assert_str_eq(
@@ -366,6 +368,26 @@ START_TEST(probe_shape)
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
     ck_assert_int_eq(max_param(Q.fallback_sql), Q.nparams);
     ck_assert_str_eq(Q.values[5], "51");
+    /* 16000: open tasks by due, filtered on priority and tags, is index-only (0009); a
+     * filter on any other column, another order or completion reads the heap: 4000 */
+    static const char HEAP_WALK[] = "LIMIT 4000) w WHERE";
+    ck_assert_ptr_null(strstr(Q.sql, HEAP_WALK));
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    r.create_after = &ts;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, HEAP_WALK));
+    r.create_after = NULL;
+    r.search = "gro";
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, HEAP_WALK));
+    r.search = NULL;
+    r.completion = TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_ANY;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, HEAP_WALK));
+    r.completion = TODO__V1__COMPLETION_FILTER__COMPLETION_FILTER_OPEN;
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_PRIORITY;
+    ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
+    ck_assert_ptr_nonnull(strstr(Q.sql, HEAP_WALK));
 }
 END_TEST
 
@@ -382,13 +404,14 @@ START_TEST(probe_relevance_shape)
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
     ck_assert_str_eq(
         Q.sql,
-        "WITH w AS MATERIALIZED (SELECT t.id, 2 AS k, (true AND t.search @@ td_search_query($2) "
+        "WITH a AS MATERIALIZED (SELECT w.id, w.k FROM (SELECT t.id, 2 AS k, (true AND t.search "
+        "@@ td_search_query($2) "
         "AND CASE WHEN t.search @@ td_search_query($2, 'A') THEN 2 WHEN t.search @@ "
         "td_search_query($2, 'AC') THEN 1 ELSE 0 END = 2) AS hit FROM tasks t WHERE "
         "t.user_id = $1 AND "
         "t.completed_at IS NULL AND (t.updated_at, t.id) < ((SELECT split_part($3, '|', "
-        "2)::timestamptz), $4::uuid) ORDER BY t.updated_at DESC, t.id DESC LIMIT 4000), "
-        "a AS MATERIALIZED (SELECT w.id, w.k FROM w WHERE w.hit LIMIT $5), "
+        "2)::timestamptz), $4::uuid) ORDER BY t.updated_at DESC, t.id DESC LIMIT 4000) w "
+        "WHERE w.hit LIMIT $5), "
         "d AS MATERIALIZED (SELECT CASE WHEN (SELECT count(*) FROM a) >= $5::int8 THEN false "
         "ELSE true END AS gin) SELECT " COLS ", t.k::text || '|' || t.updated_at::text, d.gin "
         "FROM d LEFT JOIN (SELECT t.*, a.k FROM a JOIN tasks t ON t.id = a.id) t ON NOT d.gin "
