@@ -25,15 +25,16 @@
  *  - WALK  no tag/search filter: the keyset range above.
  *  - GIN   "FROM tasks t WHERE <GIN keys> AND (t.user_id || '') = $1 AND ...": the GIN
  *          bitmap alone (no btree serves the user expression, so no BitmapAnd), then the
- *          other filters and a top-N sort over the matches. Used for users that are not
- *          big, for all-of several tags, and for a RELEVANCE key that names no tier.
- *          When many matches are expected (a big user, a search word of one or two
- *          letters) the sort runs over narrow (id, key) rows and the page's rows are
- *          joined back by primary key.
- *  - PROBE big users (in->big_user): a subquery walks the sort btree lazily, at most
- *          4000 rows (TD__TASK_QUERY_PROBE_ROWS_TEXT; 16000 when the walk reads only the
- *          index: open tasks by due, filtered by priority, tags or due range, whose index
- *          holds priority and tag_keys since 0009), testing tags/search on
+ *          other filters and a top-N sort over the matches. Used when few matches are
+ *          expected (a user that is not big, no search word of one or two letters), for
+ *          all-of several tags, and for a RELEVANCE key that names no tier. When many matches
+ *          are expected (a big user, a search word of one or two letters) the sort runs
+ *          over narrow (id, key) rows and the page's rows are joined back by primary key.
+ *  - PROBE many matches expected: a big user (in->big_user), or a search word of one or
+ *          two letters. A subquery walks the sort btree lazily, at most 4000 rows
+ *          (TD__TASK_QUERY_PROBE_ROWS_TEXT; 16000 when the walk reads only the index:
+ *          open tasks by due, filtered by priority, tags or due range, whose index holds
+ *          priority and tag_keys since 0009), testing tags/search on
  *          each; if that yields a full page, or the walk ran out of rows, those rows are
  *          the page (every row before them in the order was examined); otherwise the
  *          page comes from fallback_sql, the GIN plan with every filter visible to the

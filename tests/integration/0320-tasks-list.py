@@ -150,6 +150,10 @@ def search(srv):
     walk = [t.id for t in g.list_all(page_size=2, search="gard")]
     T.check("relevance: title matches, then tag-name matches, then description matches",
             walk == want, walk)
+    # a two-letter word: a walk of the user's tasks in updated_at order, one tier at a time
+    walk = [t.id for t in g.list_all(page_size=2, search="ga")]
+    T.check("relevance of a two-letter prefix ('ga'): the same tiers and order",
+            walk == want, walk)
     walk = [t.id for t in g.list_all(page_size=1, search="gard", descending=True)]
     T.check("relevance descending: description matches first, oldest first",
             walk == want[::-1], walk)
