@@ -666,7 +666,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         sb_add(&keyset, ", t.id) ");
         sb_add(&keyset, out->descending ? "<" : ">");
         sb_add(&keyset, " (");
-        if (o->tie != NULL) { /* "rank|updated_at" (add_key_text); InitPlans, so the text
+        if (o->tie != NULL) { /* "tier|updated_at" (add_key_text); InitPlans, so the text
                                * is parsed once, not once per row compared */
             sb_add(&keyset, "(SELECT split_part(");
             sb_param(&keyset, key_param);

@@ -2,9 +2,9 @@
 """0325-tasks-list-big: ListTasks for a user PostgreSQL's statistics call big.
 
 A user with >= 20,000 tasks gets other plans for tag and search filters (PROBE: a bounded
-walk in sort order, RELEVANCE one tier at a time, with a GIN fallback when the walk finds
-too few rows; narrow GIN sorts for all-of-several-tags; server/store/task_query.h). The rows must not
-depend on the plan. This test stores 24,000 tasks for one user straight into the shared
+walk in sort order, index-only for open tasks by due, RELEVANCE one tier at a time, with a
+GIN fallback when the walk finds too few rows; narrow GIN sorts for all-of-several-tags;
+server/store/task_query.h). The rows must not depend on the plan. This test stores 24,000 tasks for one user straight into the shared
 database (the server computes nothing for them that the table does not), runs ANALYZE so
 that the user is among tasks.user_id's most common values, starts a server, and walks
 pages of many tag/search shapes, comparing every id and its position with a plain SQL
@@ -84,6 +84,12 @@ def reference(user, req):
     return out.split("\n") if out else []
 
 
+# Open by due, tag and priority: the index-only walk (up to 16,000 rows); ~75 rows spread
+# over the user's ~18,000 open tasks, so a 21-row page needs ~5,000 of them: every page
+# comes from the walk, none from the fallback (a 4000-row walk would fall back).
+COVERED = ({"tags_any": ["mid"], "priorities": ["PRIORITY_URGENT"],
+            "order_by": "TASK_ORDER_BY_DUE", "completion": "COMPLETION_FILTER_OPEN"}, 20, 10)
+
 SHAPES = [  # (request, page_size, pages walked at most)
     ({"tags_any": ["work"], "order_by": "TASK_ORDER_BY_DUE"}, 100, 3),
     ({"tags_any": ["WORK"], "order_by": "TASK_ORDER_BY_DUE", "descending": True}, 50, 3),
@@ -103,6 +109,7 @@ SHAPES = [  # (request, page_size, pages walked at most)
     ({"search": "gro", "order_by": "TASK_ORDER_BY_DUE"}, 100, 3),
     ({"search": "zephyr", "order_by": "TASK_ORDER_BY_TITLE", "descending": True}, 10, 20),
     ({"search": "bill", "tags_any": ["mid"], "order_by": "TASK_ORDER_BY_DUE"}, 10, 20),
+    COVERED,
     # GIN for a big user: all-of two tags (narrow sort, then join back)
     ({"tags_all": ["work", "mid"], "order_by": "TASK_ORDER_BY_DUE"}, 100, 10),
     # RELEVANCE walks one tier at a time: "zephyr" is only in descriptions (the top-tier
@@ -127,7 +134,11 @@ def big_user_pages(srv, u):
     bad = []
     for req, page_size, pages in SHAPES:
         want = reference(u.sub, req)
+        before = plans(srv)
         tasks, complete = u.list_pages(page_size, pages, **req)
+        fell_back = plans(srv)["probe_gin"] - before["probe_gin"]
+        if (req, page_size, pages) == COVERED and fell_back:
+            bad.append("%s: %d of its pages fell back to the GIN" % (req, fell_back))
         got = [t.id for t in tasks]
         if not complete:
             want = want[:len(got)]
