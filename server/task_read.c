@@ -295,8 +295,8 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
         goto out;
     }
     /* Tag/search filters: a big user gets the PROBE plan, or GIN matches sorted as narrow
-     * rows (same rows either way). The first build
-     * validated the request; this one cannot fail on it. */
+     * rows (same rows either way). The first build validated the request; this one cannot
+     * fail on it. */
     if (q.strategy == TD_TASK_PLAN_GIN && big_user(conn, in.user)) {
         in.big_user = true;
         if ((st = td_task_query_build(&in, a, &q, &bad_field, &bad_desc)) != TD_OK) {

@@ -34,12 +34,12 @@
  *          two letters. A subquery walks the sort btree lazily, at most 4000 rows
  *          (TD__TASK_QUERY_PROBE_ROWS_TEXT; 16000 when the walk reads only the index:
  *          open tasks by due, filtered by priority, tags or due range, whose index holds
- *          priority and tag_keys since 0009), testing tags/search on
- *          each; if that yields a full page, or the walk ran out of rows, those rows are
- *          the page (every row before them in the order was examined); otherwise the
- *          page comes from fallback_sql, the GIN plan with every filter visible to the
- *          planner. A broad tag then costs a short walk, a rare one a small bitmap; never
- *          a 1M-row scan. Not for tags_all with >= 2 names (an intersection: GIN).
+ *          priority and tag_keys since 0009), testing tags/search on each; if that
+ *          yields a full page, or the walk ran out of rows, those rows are the page
+ *          (every row before them in the order was examined); otherwise the page comes
+ *          from fallback_sql, the GIN plan with every filter visible to the planner. A
+ *          broad tag then costs a short walk, a rare one a small bitmap; never a 1M-row
+ *          scan. Not for tags_all with >= 2 names (an intersection: GIN).
  *          RELEVANCE walks one tier (below) in updated_at order, from the page token's
  *          position in it (the top tier on a first page); a walk short of a page falls
  *          back, since the page then goes on in the next tier.
