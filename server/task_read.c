@@ -275,6 +275,7 @@ static td_status list_tasks(td_rpc_call *call, const ProtobufCMessage *req_msg,
     in.after_key = cur.key;
     in.after_id = cur.key != NULL ? cur.id : NULL;
     in.with_count = req->include_total_size;
+    in.now_seconds = (int64_t)time(NULL);
     st = td_task_query_build(&in, a, &q, &bad_field, &bad_desc);
     if (st == TD_EINVAL) {
         td_rpc_call_add_violation(call, bad_field, bad_desc);

@@ -74,12 +74,13 @@ const td_pg_stmt td_tag_stmts[] = {
      "RETURNING " TAG_COLS ", " TAG_OPEN,
      5, false},
     /* Tasks of user $1 carrying tag $2 (lower name $3): task_tags is the truth, tag_keys
-     * the denormalised copy (user-prefixed GIN of 0004); the union keeps the two
+     * the denormalised copy (user-scoped GIN keys of 0010); the union keeps the two
      * consistent even if one of them ever drifted. */
     {"td_tag_task_ids",
      "SELECT tt.task_id::text FROM task_tags tt WHERE tt.tag_id = $2::uuid AND tt.user_id = $1 "
-     "UNION SELECT x.id::text FROM tasks x WHERE td_user_keys(x.user_id, x.tag_keys) @> "
-     "td_user_keys($1, ARRAY[$3::text]) AND x.user_id = $1",
+     "UNION SELECT x.id::text FROM tasks x WHERE td_task_keys(x.user_id, x.search, x.tag_keys, "
+     "x.created_at, x.updated_at) @@ td_user_tags_query($1, ARRAY[$3::text], '&') "
+     "AND x.user_id = $1",
      3, false},
     {"td_tag_delete", "DELETE FROM tags WHERE id = $1::uuid AND user_id = $2", 2, false},
     /* One round trip for the task path: every input name -> (ordinal, id, stored name).

@@ -21,6 +21,21 @@
 #define TD__TASK_QUERY_PROBE_ROWS_TEXT         "4000"
 #define TD__TASK_QUERY_COVERED_PROBE_ROWS_TEXT "16000"
 
+/* The GIN's expression (0010): a task's user-scoped keys. Each tag, search or week
+ * filter is its own "TD__TASK_KEYS @@ <tsquery>" condition, so the one index scan takes
+ * each as a scan key and skips through the posting lists of the others (measured: one
+ * tsquery AND-ing them, 250 pages/s; separate keys, 857). */
+#define TD__TASK_KEYS "td_task_keys(t.user_id, t.search, t.tag_keys, t.created_at, t.updated_at)"
+
+/* A created/updated range spanning at most this many weeks becomes the OR of its weeks'
+ * GIN keys (a 30-day range of a one-year account: 8% of its tasks); a longer one is
+ * tested on the rows only. */
+#define TD__TASK_QUERY_MAX_RANGE_WEEKS 13
+
+/* google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
+#define TD__TASK_QUERY_MIN_SECONDS (-62135596800LL)
+#define TD__TASK_QUERY_MAX_SECONDS 253402300799LL
+
 /* ---- a tiny string builder in the arena ---- */
 
 typedef struct sbuf {
@@ -111,11 +126,10 @@ static bool search_has_short_word(const char *search)
 
 int td_task_query_timestamp_text(int64_t seconds, int32_t nanos, char *buf, size_t cap)
 {
-    /* 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (google.protobuf.Timestamp range) */
-    const int64_t min_s = -62135596800LL, max_s = 253402300799LL;
     struct tm tm;
     time_t tt;
-    if (seconds < min_s || seconds > max_s || nanos < 0 || nanos > 999999999 || cap < 40)
+    if (seconds < TD__TASK_QUERY_MIN_SECONDS || seconds > TD__TASK_QUERY_MAX_SECONDS || nanos < 0 ||
+        nanos > 999999999 || cap < 40)
         return -1;
     tt = (time_t)seconds;
     if (gmtime_r(&tt, &tm) == NULL)
@@ -189,21 +203,63 @@ static int add_value(build *b, const char *v)
     return ++b->q->nparams;
 }
 
+/* A timestamp filter "<pre>$n<post>"; *param (when not NULL) gets n, or 0 without ts. */
 static td_status add_time(build *b, const Google__Protobuf__Timestamp *ts, const char *field,
-                          const char *pre, const char *post)
+                          const char *pre, const char *post, int *param)
 {
     char tmp[48];
     char *v;
+    int n;
+    if (param != NULL)
+        *param = 0;
     if (ts == NULL)
         return TD_OK;
     if (td_task_query_timestamp_text(ts->seconds, ts->nanos, tmp, sizeof(tmp)) != 0)
         return bad(b, field, "timestamp out of range");
     if ((v = td_arena_strdup(b->a, tmp)) == NULL)
         return TD_ENOMEM;
+    n = add_value(b, v);
     sb_add(&b->where, pre);
-    sb_param(&b->where, add_value(b, v));
+    sb_param(&b->where, n);
     sb_add(&b->where, post);
+    if (param != NULL)
+        *param = n;
     return TD_OK;
+}
+
+/* The range [lo, hi) spans few enough weeks for week keys (TD__TASK_QUERY_MAX_RANGE_WEEKS);
+ * no hi: up to now (the caller's clock, now_seconds; 0 = unknown: no week keys). Runs
+ * before the bounds are validated: seconds outside years 1-9999 (which add_time refuses)
+ * give false, so the difference cannot overflow. */
+static bool range_weeks(const Google__Protobuf__Timestamp *lo,
+                        const Google__Protobuf__Timestamp *hi, int64_t now_seconds)
+{
+    int64_t end = hi != NULL ? hi->seconds : now_seconds;
+    if (lo == NULL || (hi == NULL && now_seconds == 0) ||
+        lo->seconds < TD__TASK_QUERY_MIN_SECONDS || lo->seconds > TD__TASK_QUERY_MAX_SECONDS ||
+        end < TD__TASK_QUERY_MIN_SECONDS || end > TD__TASK_QUERY_MAX_SECONDS)
+        return false;
+    return end - lo->seconds <= (int64_t)TD__TASK_QUERY_MAX_RANGE_WEEKS * 7 * 86400;
+}
+
+static bool request_range_weeks(const td_task_query_in *in)
+{
+    const Todo__V1__ListTasksRequest *r = in->req;
+    return range_weeks(r->create_after, r->create_before, in->now_seconds) ||
+           range_weeks(r->update_after, r->update_before, in->now_seconds);
+}
+
+/* The GIN condition of a created ('c') or updated ('u') range whose bounds are the
+ * parameters lo and hi (0: none, i.e. now; td_user_weeks_query of 0010). */
+static void add_range_weeks(build *b, char kind, int lo, int hi)
+{
+    char fn[96];
+    if (hi > 0)
+        snprintf(fn, sizeof(fn),
+                 "td_user_weeks_query($1, '%c', $%d::timestamptz, $%d::timestamptz)", kind, lo, hi);
+    else
+        snprintf(fn, sizeof(fn), "td_user_weeks_query($1, '%c', $%d::timestamptz, NULL)", kind, lo);
+    sb_cond(&b->index, &b->index_ip, " AND " TD__TASK_KEYS " @@ ", fn);
 }
 
 static td_status add_tags(build *b, char *const *tags, size_t n, const char *field, const char *op)
@@ -220,18 +276,28 @@ static td_status add_tags(build *b, char *const *tags, size_t n, const char *fie
     }
     if ((lit = td_task_query_text_array(tags, n, b->a)) == NULL)
         return TD_ENOMEM;
-    /* The user-scoped keys ("user|tag", GIN of 0004) make the index lookup touch only
+    /* The user-scoped keys ("user|#tag", GIN of 0010) make the index lookup touch only
      * this user's entries; the plain tag_keys test is what rows are checked with (cheap,
      * no SQL function call per row). */
     int p = add_value(b, lit);
-    char pre[64], fn[64];
+    bool all = op[0] == '@';
+    char pre[128], fn[112];
     snprintf(pre, sizeof(pre), " AND t.tag_keys %s ", op);
     snprintf(fn, sizeof(fn), "td_lower_array($%d::text[])", p);
     sb_cond(&b->plain, NULL, pre, fn);
-    snprintf(pre, sizeof(pre), "%std_user_keys(t.user_id, t.tag_keys) %s ",
-             b->index.len > 0 ? " AND " : "", op);
-    snprintf(fn, sizeof(fn), "td_user_keys($1, td_lower_array($%d::text[]))", p);
-    sb_cond(&b->index, &b->index_ip, pre, fn);
+    /* Any of: one key (an OR). All of: a key per tag, so that the scan skips (measured,
+     * two tags never together on the 1M-task user: one "a & b" key 2.3 ms, two keys
+     * 0.06 ms). */
+    for (size_t i = 1; i <= (all ? n : 1); i++) {
+        snprintf(pre, sizeof(pre), "%s" TD__TASK_KEYS " @@ ", b->index.len > 0 ? " AND " : "");
+        if (all)
+            snprintf(fn, sizeof(fn),
+                     "td_user_tags_query($1, (td_lower_array($%d::text[]))[%zu:%zu], '&')", p, i,
+                     i);
+        else
+            snprintf(fn, sizeof(fn), "td_user_tags_query($1, td_lower_array($%d::text[]), '|')", p);
+        sb_cond(&b->index, &b->index_ip, pre, fn);
+    }
     return TD_OK;
 }
 
@@ -522,6 +588,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     char lim[16];
     char *limv;
     int limit_param;
+    int created_lo, created_hi, updated_lo, updated_hi;
     size_t walk_len;
     bool searching, indexed, probe;
 
@@ -575,10 +642,13 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
      * clients, p99 24.9 -> 10.6 ms). All-of two or more tags: the GIN intersects posting
      * lists, which leaves few rows unless the tags nearly always go together; a probe
      * would walk 4000 rows for nothing (measured: 0-match pair on the 1M-task user 15-19
-     * ms vs 7 ms). */
+     * ms vs 7 ms). A created/updated range of a few weeks: its week keys join the GIN's
+     * intersection, and a walk in another order would find few rows in the range
+     * (measured: the 1M-task user's search + tags + 30-day range page, 8 clients, p99
+     * 176 -> see tests/bench/README.md). */
     indexed = r->n_tags_any > 0 || r->n_tags_all > 0 || searching;
     probe = indexed && (in->big_user || (searching && search_has_short_word(r->search))) &&
-            r->n_tags_all < 2;
+            r->n_tags_all < 2 && !request_range_weeks(in);
     if (probe && out->order == TD_TASK_ORDER_RELEVANCE)
         probe = (b.probe_tier = relevance_tier(in->after_key, out->descending)) != NULL;
     out->strategy = !indexed ? TD_TASK_PLAN_WALK : probe ? TD_TASK_PLAN_PROBE : TD_TASK_PLAN_GIN;
@@ -607,9 +677,9 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
         (st = add_tags(&b, r->tags_any, r->n_tags_any, "tags_any", "&&")) != TD_OK ||
         (st = add_tags(&b, r->tags_all, r->n_tags_all, "tags_all", "@>")) != TD_OK ||
         (st = add_time(&b, r->due_after, "due_after", " AND t.due_sort >= ",
-                       "::timestamptz AND t.due_sort < 'infinity'")) != TD_OK ||
-        (st = add_time(&b, r->due_before, "due_before", " AND t.due_sort < ", "::timestamptz")) !=
-            TD_OK)
+                       "::timestamptz AND t.due_sort < 'infinity'", NULL)) != TD_OK ||
+        (st = add_time(&b, r->due_before, "due_before", " AND t.due_sort < ", "::timestamptz",
+                       NULL)) != TD_OK)
         goto out;
     if (r->overdue_only) /* due_sort <= overdue_at: the extra bound lets a due-ordered
                           * range scan stop at now() */
@@ -620,26 +690,30 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     if (r->recurring_only) /* kept by a trigger on recurrence_rules (0005) */
         sb_add(&b.where, " AND t.recurring");
     if ((st = add_time(&b, r->create_after, "create_after",
-                       " AND t.created_at >= ", "::timestamptz")) != TD_OK ||
+                       " AND t.created_at >= ", "::timestamptz", &created_lo)) != TD_OK ||
         (st = add_time(&b, r->create_before, "create_before", " AND t.created_at < ",
-                       "::timestamptz")) != TD_OK ||
+                       "::timestamptz", &created_hi)) != TD_OK ||
         (st = add_time(&b, r->update_after, "update_after",
-                       " AND t.updated_at >= ", "::timestamptz")) != TD_OK ||
+                       " AND t.updated_at >= ", "::timestamptz", &updated_lo)) != TD_OK ||
         (st = add_time(&b, r->update_before, "update_before", " AND t.updated_at < ",
-                       "::timestamptz")) != TD_OK)
+                       "::timestamptz", &updated_hi)) != TD_OK)
         goto out;
     if (searching) {
         char fn[48];
         search_param = add_value(&b, r->search);
-        /* Same idea for words: "user|lexeme" prefixes (0004), exact given the user. */
+        /* Same idea for words: "user|lexeme" prefixes (0010), exact given the user. */
         snprintf(fn, sizeof(fn), "td_search_query($%d)", search_param);
         sb_cond(&b.plain, NULL, " AND t.search @@ ", fn);
         snprintf(fn, sizeof(fn), "td_user_search_query($1, $%d)", search_param);
         sb_cond(&b.index, &b.index_ip,
-                b.index.len > 0 ? " AND td_user_lexemes(t.user_id, t.search) @@ "
-                                : "td_user_lexemes(t.user_id, t.search) @@ ",
-                fn);
+                b.index.len > 0 ? " AND " TD__TASK_KEYS " @@ " : TD__TASK_KEYS " @@ ", fn);
     }
+    /* Week keys only beside a tag or search key: alone, a range is a btree's job. They
+     * are wider than the range, which the row is tested against (where). */
+    if (b.index.len > 0 && range_weeks(r->create_after, r->create_before, in->now_seconds))
+        add_range_weeks(&b, 'c', created_lo, created_hi);
+    if (b.index.len > 0 && range_weeks(r->update_after, r->update_before, in->now_seconds))
+        add_range_weeks(&b, 'u', updated_lo, updated_hi);
     out->count_nparams = out->nparams;
 
     if (in->with_count) {

@@ -66,6 +66,7 @@
 #ifndef TD_SERVER_STORE_TASK_QUERY_H
 #define TD_SERVER_STORE_TASK_QUERY_H
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/arena.h"
 #include "core/status.h"
@@ -98,6 +99,9 @@ typedef struct td_task_query_in {
     bool with_count;       /* also build count_sql */
     bool big_user;         /* the user holds many tasks: PROBE plan (see above); a hint
                             * only, either value gives the same rows */
+    int64_t now_seconds;   /* the caller's clock (Unix seconds): does a created/updated
+                            * range with no end span few weeks (week keys, 0010)? 0 =
+                            * unknown: no week keys. A hint only, like big_user */
 } td_task_query_in;
 
 /* How the page's rows are found (see the top of this file); the rows never differ. */

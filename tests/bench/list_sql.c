@@ -189,6 +189,7 @@ int main(int argc, char **argv)
                                .page_size = 50,
                                .after_key = key,
                                .big_user = argc == 4,
+                               .now_seconds = (int64_t)time(NULL),
                                .after_id = key ? "80000000-0000-0000-0000-000000000000" : NULL};
         if (td_task_query_build(&in, a, &q, &bf, &bd) != TD_OK) {
             fprintf(stderr, "%s: %s: %s\n", c->name, bf ? bf : "?", bd ? bd : "?");

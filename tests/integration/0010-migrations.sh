@@ -68,16 +68,16 @@ for t in users_revisions tasks tags task_tags recurrence_rules reminders notific
     n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '$t'")
     [ "$n" = 1 ] || fail "table $t missing"
 done
-for i in tasks_user_due_idx tasks_user_lexemes_idx tasks_user_tag_keys_idx tasks_user_request_uidx \
+for i in tasks_user_due_idx tasks_user_keys_idx tasks_user_request_uidx \
          reminders_due_idx changes_unpublished_idx changes_user_revision_key; do
     n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_indexes WHERE indexname = '$i'")
     [ "$n" = 1 ] || fail "index $i missing"
 done
 
-# The ListTasks GIN indexes take entries directly (0006): no pending list for scans to read.
-n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_class WHERE relname IN
-      ('tasks_user_lexemes_idx', 'tasks_user_tag_keys_idx') AND 'fastupdate=off' = ANY(reloptions)")
-[ "$n" = 2 ] || fail "GIN indexes still use a pending list ($n of 2 have fastupdate=off)"
+# The ListTasks GIN takes entries directly (0006, 0010): no pending list for scans to read.
+n=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_class WHERE relname = 'tasks_user_keys_idx'
+      AND 'fastupdate=off' = ANY(reloptions)")
+[ "$n" = 1 ] || fail "the GIN tasks_user_keys_idx uses a pending list"
 
 # The schema works end to end: generated columns, prefix search, unique per-user rows.
 out=$(psql "$URL" -qAt -v ON_ERROR_STOP=1 <<'SQL'
@@ -88,6 +88,41 @@ FROM tasks WHERE user_id = 'u1' AND search @@ td_search_query('gro');
 SQL
 )
 [ "$out" = "Buy Groceries|t|{home}" ] || fail "schema smoke query returned '$out'"
+
+# The task keys (0010) find exactly what the row tests find: a three-letter word as its '^'
+# key, longer and shorter words as prefixes, tags, and the weeks of a range on both sides
+# of a week's start (Thursday 00:00 UTC), an open range ending now included. The index is
+# forced, so the keys themselves are what is checked. A 255-byte user with a 2,000-letter
+# word (a key over tsvector's 2047-byte limit) still inserts.
+out=$(psql "$URL" -qAt -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO tasks (user_id, title, description, tags, revision, created_at, updated_at)
+VALUES ('k1', 'Payment due', 'for the pa', '{Bills}', 1,
+        '2026-04-01 23:59:59.999999+00', '2026-04-01 23:59:59.999999+00'),
+       ('k1', 'Pay rent', '', '{Home,Bills}', 2, '2026-04-02 00:00+00', '2026-04-09 00:00+00'),
+       ('k1', 'Paste', 'o''brien \ pay?', '{}', 3, now() + interval '1 day', now());
+INSERT INTO tasks (user_id, title, description, revision)
+VALUES (repeat('u', 255), 'long word', repeat('w', 2000), 1);
+SET enable_seqscan = off;
+CREATE TEMP TABLE q (n int, q tsquery, want text);
+INSERT INTO q VALUES
+  (1, td_user_search_query('k1', 'pay'), 'Payment due,Pay rent,Paste'),
+  (2, td_user_search_query('k1', 'paym'), 'Payment due'),
+  (3, td_user_search_query('k1', 'pa'), 'Payment due,Pay rent,Paste'),
+  (4, td_user_search_query('k1', 'bil pay'), 'Payment due,Pay rent'),
+  (5, td_user_search_query('k1', 'o''brien'), 'Paste'),
+  (6, td_user_tags_query('k1', '{bills,home}', '&'), 'Pay rent'),
+  (7, td_user_tags_query('k1', '{bills,home}', '|'), 'Payment due,Pay rent'),
+  (8, td_user_weeks_query('k1', 'c', '2026-04-02 00:00+00', NULL), 'Pay rent,Paste'),
+  (9, td_user_weeks_query('k1', 'c', '2026-04-01 23:00+00', '2026-04-02 00:00:00.000001+00'),
+      'Payment due,Pay rent'),
+  (10, td_user_weeks_query('k1', 'u', '2026-04-09 00:00+00', '2026-04-10 00:00+00'), 'Pay rent');
+SELECT q.n FROM q WHERE q.want IS DISTINCT FROM (
+  SELECT string_agg(t.title, ',' ORDER BY t.revision) FROM tasks t
+  WHERE td_task_keys(t.user_id, t.search, t.tag_keys, t.created_at, t.updated_at) @@ q.q
+    AND t.user_id = 'k1');
+SQL
+)
+[ -z "$out" ] || fail "task keys (0010) disagree with the rows for queries: $out"
 
 locks=$(psql "$URL" -qAt -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
 [ "$locks" = 0 ] || fail "advisory lock left behind"

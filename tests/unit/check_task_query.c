@@ -4,6 +4,7 @@
  * the rule that no request byte ever reaches the SQL text.
  * The module is compiled into this test (it lives in server/, not in libtd). */
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,8 +106,8 @@ START_TEST(relevance)
     ck_assert(Q.descending);                            /* best first */
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);     /* not a big user */
     ck_assert_ptr_nonnull(
-        strstr(Q.sql, "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, "
-                      "$2))"));
+        strstr(Q.sql, "td_task_keys(t.user_id, t.search, t.tag_keys, t.created_at, t.updated_at) "
+                      "@@ (SELECT td_user_search_query($1, $2))"));
     /* prepared (generic plans): functions of parameters are InitPlans, never per row */
     ck_assert(Q.prepare);
     /* the tier: every word in the title, else in the title or a tag name, else anywhere */
@@ -132,7 +133,8 @@ START_TEST(relevance)
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert_int_eq(Q.order, TD_TASK_ORDER_DUE);
     ck_assert_ptr_null(strstr(Q.sql, "CASE"));
-    ck_assert_ptr_null(strstr(Q.sql, "updated_at")); /* the tie is RELEVANCE's only */
+    ck_assert_ptr_null(strstr(Q.sql, "t.updated_at,")); /* the tie is RELEVANCE's only */
+    ck_assert_ptr_null(strstr(Q.sql, "t.updated_at::text"));
 }
 END_TEST
 
@@ -188,11 +190,11 @@ START_TEST(all_filters_and_count)
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.completed_at IS NULL"));
     ck_assert_ptr_nonnull(strstr(Q.sql, "t.priority = ANY($2::smallint[])"));
     ck_assert_str_eq(Q.values[1], "{1,4}");
-    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) && (SELECT "
-                                        "td_user_keys($1, td_lower_array($3::text[])))"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "@@ (SELECT td_user_tags_query($1, "
+                                        "td_lower_array($3::text[]), '|'))"));
     ck_assert_str_eq(Q.values[2], "{\"Work\",\"Ho\\\"me\"}");
-    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_keys(t.user_id, t.tag_keys) @> (SELECT "
-                                        "td_user_keys($1, td_lower_array($4::text[])))"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "@@ (SELECT td_user_tags_query($1, "
+                                        "(td_lower_array($4::text[]))[1:1], '&'))"));
     ck_assert_str_eq(Q.values[3], "{\"a\\\\b\"}");
     ck_assert_ptr_nonnull(
         strstr(Q.sql, "t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity'"));
@@ -205,8 +207,7 @@ START_TEST(all_filters_and_count)
         strstr(Q.sql, "t.created_at >= $7::timestamptz AND t.created_at < $8::timestamptz"));
     ck_assert_ptr_nonnull(
         strstr(Q.sql, "t.updated_at >= $9::timestamptz AND t.updated_at < $10::timestamptz"));
-    ck_assert_ptr_nonnull(strstr(
-        Q.sql, "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, $11))"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, "@@ (SELECT td_user_search_query($1, $11))"));
     ck_assert_int_eq(Q.count_nparams, 11);
     ck_assert_int_eq(Q.nparams, 14);
     ck_assert_int_eq(max_param(Q.sql), Q.nparams);
@@ -214,16 +215,18 @@ START_TEST(all_filters_and_count)
     ck_assert_int_eq(max_param(Q.count_sql), Q.count_nparams);
     ck_assert_ptr_null(strstr(Q.count_sql, "LIMIT"));
     ck_assert_ptr_null(strstr(Q.count_sql, "t.id) >"));
-    /* tag/search filters: the GIN keys (exact given the user) and the user test as an
-     * expression no btree serves (no BitmapAnd with a user btree) */
+    /* tag/search filters: the GIN keys (exact given the user; week keys are wider than
+     * their range, which the row is tested against) and the user test as an expression
+     * no btree serves (no BitmapAnd with a user btree) */
+#define K "td_task_keys(t.user_id, t.search, t.tag_keys, t.created_at, t.updated_at) @@ "
     ck_assert_str_eq(
         Q.count_sql,
-        "SELECT count(*) FROM tasks t WHERE "
-        "td_user_keys(t.user_id, t.tag_keys) && (SELECT td_user_keys($1, "
-        "td_lower_array($3::text[]))) AND "
-        "td_user_keys(t.user_id, t.tag_keys) @> (SELECT td_user_keys($1, "
-        "td_lower_array($4::text[]))) AND "
-        "td_user_lexemes(t.user_id, t.search) @@ (SELECT td_user_search_query($1, $11)) "
+        "SELECT count(*) FROM tasks t WHERE " K "(SELECT td_user_tags_query($1, "
+        "td_lower_array($3::text[]), '|')) AND " K "(SELECT td_user_tags_query($1, "
+        "(td_lower_array($4::text[]))[1:1], '&')) AND " K
+        "(SELECT td_user_search_query($1, $11)) AND " K
+        "(SELECT td_user_weeks_query($1, 'c', $7::timestamptz, $8::timestamptz)) AND " K
+        "(SELECT td_user_weeks_query($1, 'u', $9::timestamptz, $10::timestamptz)) "
         "AND (t.user_id || '') = $1 AND t.completed_at IS NULL AND t.priority = "
         "ANY($2::smallint[]) "
         "AND t.due_sort >= $5::timestamptz AND t.due_sort < 'infinity' AND t.due_sort < "
@@ -267,9 +270,8 @@ START_TEST(plan_choice)
     ck_assert_int_eq(run(&r, NULL, NULL, false), TD_OK);
     ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
     ck_assert_str_eq(Q.sql, "SELECT " COLS ", t.k::text FROM (SELECT t.*, t.due_sort AS k FROM "
-                            "tasks t WHERE td_user_keys(t.user_id, t.tag_keys) && "
-                            "(SELECT td_user_keys($1, td_lower_array($2::text[]))) AND "
-                            "(t.user_id || '') = $1 "
+                            "tasks t WHERE " K "(SELECT td_user_tags_query($1, "
+                            "td_lower_array($2::text[]), '|')) AND (t.user_id || '') = $1 "
                             "ORDER BY t.due_sort, t.id LIMIT $3) t ORDER BY t.k, t.id");
     ck_assert(Q.prepare);
     ck_assert_ptr_null(Q.fallback_sql);
@@ -363,8 +365,8 @@ START_TEST(probe_shape)
         Q.fallback_sql,
         "SELECT " COLS ", t.k::text FROM (SELECT t.*, t.due_sort AS k FROM tasks t "
         "WHERE t.user_id = $1 AND t.completed_at IS NULL AND t.priority = ANY($2::smallint[]) "
-        "AND t.tag_keys && td_lower_array($3::text[]) AND td_user_keys(t.user_id, t.tag_keys) "
-        "&& td_user_keys($1, td_lower_array($3::text[])) AND (t.due_sort, t.id) < "
+        "AND t.tag_keys && td_lower_array($3::text[]) AND " K "td_user_tags_query($1, "
+        "td_lower_array($3::text[]), '|') AND (t.due_sort, t.id) < "
         "($4::timestamptz, $5::uuid) ORDER BY t.due_sort DESC, t.id DESC LIMIT $6) t "
         "ORDER BY t.k DESC, t.id DESC");
     ck_assert_int_eq(Q.nparams, 6);
@@ -391,6 +393,74 @@ START_TEST(probe_shape)
     r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_PRIORITY;
     ck_assert_int_eq(run_big(&r, NULL, NULL), TD_OK);
     ck_assert_ptr_nonnull(strstr(Q.sql, HEAP_WALK));
+}
+END_TEST
+
+/* A created/updated range of at most 13 weeks beside a tag or search filter: its week
+ * keys join the GIN conditions (the row still tests the exact range) and the plan is GIN,
+ * even for a big user. An open range ends now: the caller's clock, else no week keys. */
+START_TEST(week_keys)
+{
+    Todo__V1__ListTasksRequest r = TODO__V1__LIST_TASKS_REQUEST__INIT;
+    Google__Protobuf__Timestamp lo = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Google__Protobuf__Timestamp hi = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    char *pair[] = {"Work", "Home"};
+    td_task_query_in in = {.req = &r,
+                           .user = "user42",
+                           .columns = COLS,
+                           .ncolumns = 2,
+                           .page_size = 50,
+                           .big_user = true,
+                           .now_seconds = 1767225600}; /* 2026-01-01 */
+    lo.seconds = in.now_seconds - 30 * 86400;
+    r.order_by = TODO__V1__TASK_ORDER_BY__TASK_ORDER_BY_DUE;
+    r.search = "pay";
+    r.create_after = &lo;
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "t.created_at >= $2::timestamptz"));
+    ck_assert_ptr_nonnull(strstr(Q.sql, " AND " K "(SELECT td_user_weeks_query($1, 'c', "
+                                        "$2::timestamptz, NULL))"));
+    ck_assert_int_eq(max_param(Q.sql), Q.nparams);
+    in.now_seconds = 0; /* no clock: an open range is not known to be short */
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    ck_assert_ptr_null(strstr(Q.fallback_sql, "td_user_weeks_query"));
+    hi.seconds = lo.seconds + 13 * 7 * 86400; /* closed: 13 weeks */
+    r.create_after = NULL;
+    r.update_after = &lo;
+    r.update_before = &hi;
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_GIN);
+    ck_assert_ptr_nonnull(strstr(Q.sql, "td_user_weeks_query($1, 'u', $2::timestamptz, "
+                                        "$3::timestamptz)"));
+    hi.seconds++; /* longer: tested on the rows only */
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_PROBE);
+    ck_assert_ptr_null(strstr(Q.fallback_sql, "td_user_weeks_query"));
+    lo.seconds = INT64_MIN; /* the plan is chosen before validation: no overflow */
+    hi.seconds = INT64_MAX;
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_EINVAL);
+    ck_assert_str_eq(FIELD, "update_after");
+    in.now_seconds = 1767225600;
+    lo.seconds = in.now_seconds - 30 * 86400;
+    r.search = NULL; /* no tag or search: a range alone walks a btree */
+    r.update_before = NULL;
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_OK);
+    ck_assert_int_eq(Q.strategy, TD_TASK_PLAN_WALK);
+    ck_assert_ptr_null(strstr(Q.sql, "td_task_keys"));
+    r.n_tags_all = 2; /* all of: a key per tag */
+    r.tags_all = pair;
+    ck_assert_int_eq(td_task_query_build(&in, A, &Q, &FIELD, &DESC), TD_OK);
+    ck_assert_str_eq(Q.sql,
+                     "SELECT " COLS ", t.k::text FROM (SELECT t.*, p.k FROM (SELECT t.id, "
+                     "t.due_sort AS k FROM tasks t WHERE " K "(SELECT td_user_tags_query($1, "
+                     "(td_lower_array($2::text[]))[1:1], '&')) AND " K
+                     "(SELECT td_user_tags_query($1, (td_lower_array($2::text[]))[2:2], "
+                     "'&')) AND " K "(SELECT td_user_weeks_query($1, 'u', "
+                     "$3::timestamptz, NULL)) AND (t.user_id || '') = $1 AND "
+                     "t.updated_at >= $3::timestamptz ORDER BY t.due_sort, t.id LIMIT "
+                     "$4) p JOIN tasks t ON t.id = p.id) t ORDER BY t.k, t.id");
 }
 END_TEST
 
@@ -526,6 +596,7 @@ int main(void)
     tcase_add_test(tc, plan_choice);
     tcase_add_test(tc, probe_shape);
     tcase_add_test(tc, probe_relevance_shape);
+    tcase_add_test(tc, week_keys);
     tcase_add_test(tc, user_text_never_in_sql);
     tcase_add_test(tc, validation_names_field);
     tcase_add_test(tc, timestamps);
