@@ -176,7 +176,7 @@ typedef struct build {
     sbuf where;      /* user + filters a btree walk can test on each row */
     size_t user_len; /* where's leading "t.user_id = $1" */
     /* Tag/search tests (sb_cond). On the row's own columns (exact given the user): only
-     * custom-planned statements test them (PROBE). On the user-prefixed GIN keys (0004),
+     * custom-planned statements test them (PROBE). On the user-prefixed GIN keys (0010),
      * index conditions: bare for the PROBE fallback, InitPlan ("_ip") for GIN pages. */
     sbuf plain;
     sbuf index, index_ip;

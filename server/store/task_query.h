@@ -19,9 +19,11 @@
  * float4 ranks printed shortest-exact since PostgreSQL 12).
  *
  * Tag and search filters (td_task_query_plan) are tested twice: on the row's own columns
- * (tag_keys, search: exact, given user_id = $1) and on the user-prefixed GIN keys of 0004
- * (index conditions). Every plan returns exactly the rows that pass every filter, in the
- * same order; they differ only in how the rows are found:
+ * (tag_keys, search: exact, given user_id = $1) and on the user-prefixed GIN keys of 0010
+ * (index conditions, one per filter; a created/updated range of at most 13 weeks beside
+ * them adds its weeks' keys, wider than the range, which the row is still tested
+ * against). Every plan returns exactly the rows that pass every filter, in the same
+ * order; they differ only in how the rows are found:
  *  - WALK  no tag/search filter: the keyset range above.
  *  - GIN   "FROM tasks t WHERE <GIN keys> AND (t.user_id || '') = $1 AND ...": the GIN
  *          bitmap alone (no btree serves the user expression, so no BitmapAnd), then the
@@ -39,7 +41,8 @@
  *          (every row before them in the order was examined); otherwise the page comes
  *          from fallback_sql, the GIN plan with every filter visible to the planner. A
  *          broad tag then costs a short walk, a rare one a small bitmap; never a 1M-row
- *          scan. Not for tags_all with >= 2 names (an intersection: GIN).
+ *          scan. Not for tags_all with >= 2 names, nor with week keys (intersections
+ *          the GIN computes at once: GIN).
  *          RELEVANCE walks one tier (below) in updated_at order, from the page token's
  *          position in it (the top tier on a first page); a walk short of a page falls
  *          back, since the page then goes on in the next tier.
