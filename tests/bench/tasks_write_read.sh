@@ -476,12 +476,17 @@ bench() { # KIND(create|get) SQLFILE
     [[ -z $bo ]] || (( $(echo "${M_O[$kind,$c]} > ${M_O[$kind,$bo]}" | bc) )) && bo=$c
     [[ -z $br ]] || (( $(echo "${M_R[$kind,$c]} > ${M_R[$kind,$br]}" | bc) )) && br=$c
   done
-  local ratio p99r
+  local ratio p99r p99x
   ratio=$(echo "${M_O[$kind,$bo]} / ${M_R[$kind,$br]}" | bc -l)
-  p99r=$(echo "${M_OP[$kind,$bo]} / ${M_RP[$kind,$br]}" | bc -l)
+  # p99 at equal load: both at ours' best c. Against pgbench's best c instead, the verdict
+  # flips with whichever of two near-equal pgbench figures wins (c=8 vs c=16 within 2%),
+  # since a p99 at c=16 carries twice the queue of one at c=8; printed for reference.
+  p99r=$(echo "${M_OP[$kind,$bo]} / ${M_RP[$kind,$bo]}" | bc -l)
+  p99x=$(echo "${M_OP[$kind,$bo]} / ${M_RP[$kind,$br]}" | bc -l)
   if [[ $kind == create ]]; then t_lo=0.8; t_hi=0.9
-    p99line=$(printf '; p99 %.2f ms vs %.2f ms = %.2fx (target <= 2x: %s)' "${M_OP[$kind,$bo]}" "${M_RP[$kind,$br]}" "$p99r" \
-      "$( (( $(echo "$p99r <= 2" | bc) )) && echo met || echo NOT met)")
+    p99line=$(printf '; p99 at c=%s %.2f ms vs %.2f ms = %.2fx (target <= 2x: %s; against pgbench at c=%s, %.2f ms: %.2fx)' \
+      "$bo" "${M_OP[$kind,$bo]}" "${M_RP[$kind,$bo]}" "$p99r" \
+      "$( (( $(echo "$p99r <= 2" | bc) )) && echo met || echo NOT met)" "$br" "${M_RP[$kind,$br]}" "$p99x")
   else t_lo=0.6; t_hi=0.75; fi
   BEST+=("$(printf '%-7s ours %.0f/s at c=%s vs pgbench %.0f/s at c=%s: %.2fx (target >= %sx: %s; stretch %sx: %s)%s' \
     "$kind" "${M_O[$kind,$bo]}" "$bo" "${M_R[$kind,$br]}" "$br" "$ratio" \
