@@ -3,8 +3,8 @@
 
 A user with >= 20,000 tasks gets other plans for tag and search filters (PROBE: a bounded
 walk in sort order, index-only for open tasks by due, RELEVANCE one tier at a time, with a
-GIN fallback when the walk finds too few rows; narrow GIN sorts for all-of-several-tags;
-server/store/task_query.h). The rows must not depend on the plan. This test stores 24,000 tasks for one user straight into the shared
+GIN fallback when the walk finds too few rows; narrow GIN sorts for all-of-several-tags
+and for ranges of a few weeks, whose week keys join the GIN; server/store/task_query.h). The rows must not depend on the plan. This test stores 24,000 tasks for one user straight into the shared
 database (the server computes nothing for them that the table does not), runs ANALYZE so
 that the user is among tasks.user_id's most common values, starts a server, and walks
 pages of many tag/search shapes, comparing every id and its position with a plain SQL

@@ -12,6 +12,8 @@
 #include "check_run.h"
 
 #define COLS "t.id::text, t.title"
+/* A GIN condition (0010): the task keys against a tsquery. */
+#define K "td_task_keys(t.user_id, t.search, t.tag_keys, t.created_at, t.updated_at) @@ "
 
 static td_arena *A;
 static td_task_query Q;
@@ -218,7 +220,6 @@ START_TEST(all_filters_and_count)
     /* tag/search filters: the GIN keys (exact given the user; week keys are wider than
      * their range, which the row is tested against) and the user test as an expression
      * no btree serves (no BitmapAnd with a user btree) */
-#define K "td_task_keys(t.user_id, t.search, t.tag_keys, t.created_at, t.updated_at) @@ "
     ck_assert_str_eq(
         Q.count_sql,
         "SELECT count(*) FROM tasks t WHERE " K "(SELECT td_user_tags_query($1, "
