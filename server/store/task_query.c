@@ -242,13 +242,6 @@ static bool range_weeks(const Google__Protobuf__Timestamp *lo,
     return end - lo->seconds <= (int64_t)TD__TASK_QUERY_MAX_RANGE_WEEKS * 7 * 86400;
 }
 
-static bool request_range_weeks(const td_task_query_in *in)
-{
-    const Todo__V1__ListTasksRequest *r = in->req;
-    return range_weeks(r->create_after, r->create_before, in->now_seconds) ||
-           range_weeks(r->update_after, r->update_before, in->now_seconds);
-}
-
 /* The GIN condition of a created ('c') or updated ('u') range whose bounds are the
  * parameters lo and hi (0: none, i.e. now; td_user_weeks_query of 0010). */
 static void add_range_weeks(build *b, char kind, int lo, int hi)
@@ -590,7 +583,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     int limit_param;
     int created_lo, created_hi, updated_lo, updated_hi;
     size_t walk_len;
-    bool searching, indexed, probe;
+    bool searching, indexed, many, created_weeks, updated_weeks, probe;
 
     memset(out, 0, sizeof(*out));
     *bad_field = NULL;
@@ -647,8 +640,10 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
      * (measured with the keys of 0010, the 1M-task user's search + 3 tags + 30-day
      * created range by due, 8 clients: p99 176 -> 15.4 ms). */
     indexed = r->n_tags_any > 0 || r->n_tags_all > 0 || searching;
-    probe = indexed && (in->big_user || (searching && search_has_short_word(r->search))) &&
-            r->n_tags_all < 2 && !request_range_weeks(in);
+    many = in->big_user || (searching && search_has_short_word(r->search));
+    created_weeks = indexed && range_weeks(r->create_after, r->create_before, in->now_seconds);
+    updated_weeks = indexed && range_weeks(r->update_after, r->update_before, in->now_seconds);
+    probe = indexed && many && r->n_tags_all < 2 && !created_weeks && !updated_weeks;
     if (probe && out->order == TD_TASK_ORDER_RELEVANCE)
         probe = (b.probe_tier = relevance_tier(in->after_key, out->descending)) != NULL;
     out->strategy = !indexed ? TD_TASK_PLAN_WALK : probe ? TD_TASK_PLAN_PROBE : TD_TASK_PLAN_GIN;
@@ -710,9 +705,9 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
     }
     /* Week keys only beside a tag or search key: alone, a range is a btree's job. They
      * are wider than the range, which the row is tested against (where). */
-    if (b.index.len > 0 && range_weeks(r->create_after, r->create_before, in->now_seconds))
+    if (created_weeks)
         add_range_weeks(&b, 'c', created_lo, created_hi);
-    if (b.index.len > 0 && range_weeks(r->update_after, r->update_before, in->now_seconds))
+    if (updated_weeks)
         add_range_weeks(&b, 'u', updated_lo, updated_hi);
     out->count_nparams = out->nparams;
 
@@ -787,8 +782,7 @@ td_status td_task_query_build(const td_task_query_in *in, td_arena *a, td_task_q
      * primary key. Measured at 8 clients: ranked search for "b" on the 10k-task user
      * 400 -> 475 pages/s, a tag + priority page of the 1M-task user p99 211 -> 144 ms;
      * with a few hundred matches the extra join costs 10-15%, hence not always. */
-    bool narrow = out->strategy == TD_TASK_PLAN_GIN &&
-                  (in->big_user || (searching && search_has_short_word(r->search)));
+    bool narrow = out->strategy == TD_TASK_PLAN_GIN && many;
     sb_add(&sql, "SELECT ");
     sb_add(&sql, in->columns);
     add_key_text(&sql, out);
